@@ -1,0 +1,31 @@
+"""Upstream clients. They take an ``httpx.AsyncClient`` and a base URL, so tests point them at
+a local fake server or an ``httpx.MockTransport``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from bot.config import Settings
+
+
+@dataclass(slots=True)
+class Clients:
+    """Long-lived HTTP clients, created once and closed at shutdown."""
+
+    http: httpx.AsyncClient
+
+    @classmethod
+    def create(cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
+        http = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(connect=10.0, read=120.0, write=30.0, pool=30.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            headers={"User-Agent": "visioncraft-bot/0.1"},
+            follow_redirects=False,
+        )
+        return cls(http=http)
+
+    async def close(self) -> None:
+        await self.http.aclose()

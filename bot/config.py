@@ -1,0 +1,218 @@
+"""Settings read from the environment (and `.env` when present).
+
+Everything the operator can configure is parsed here, once, into a frozen dataclass.
+A bad value raises :class:`ConfigError` naming the variable; ``__main__`` turns it into
+one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bot.tiers import KINDS, TIERS, Limits, default_limits
+
+
+class ConfigError(Exception):
+    """A configuration variable is missing or malformed."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+_TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+_CHANNEL_RE = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-100\d{5,16})$")
+_LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+NEBULA_DEFAULT_CHAT_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
+VISIONCRAFT_DEFAULT_CHAT_MODEL = "Llama-3.1-70B-Instruct"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    bot_token: str = field(repr=False)
+    telegram_api_url: str = "https://api.telegram.org"
+    database_path: Path = Path("data/bot.sqlite3")
+    required_channel: str | None = None
+    admin_ids: frozenset[int] = frozenset()
+    visioncraft_api_url: str = "https://visioncraft.top"
+    visioncraft_api_key: str | None = field(default=None, repr=False)
+    nebula_api_url: str = "https://inference.nebulablock.com/v1"
+    nebula_api_key: str | None = field(default=None, repr=False)
+    chat_model: str = VISIONCRAFT_DEFAULT_CHAT_MODEL
+    vision_model: str = "llava-1.5-7b-hf"
+    image_model: str = "sdxl-base"
+    tier1_price_stars: int = 500
+    tier2_price_stars: int = 1000
+    trial_cooldown_days: int = 7
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    port: int = 8080
+    api_host: str = "0.0.0.0"
+    api_port: int = 8000
+    log_level: str = "INFO"
+    limits: Mapping[str, Limits] = field(default_factory=default_limits)
+    shutdown_timeout: float = 20.0
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, for log redaction."""
+        values = (self.bot_token, self.visioncraft_api_key, self.nebula_api_key)
+        return tuple(v for v in (*values, self.webhook_secret) if v)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default: ``os.environ``). Raises ConfigError."""
+        env = os.environ if env is None else env
+        return _parse(env)
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _get(env, name) or default
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(name, f"must be an http(s) URL with a scheme, got {value!r}")
+    return value.rstrip("/")
+
+
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(name, f"must be at most {maximum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _admin_ids(env: Mapping[str, str]) -> frozenset[int]:
+    raw = _get(env, "ADMIN_IDS")
+    if raw is None:
+        return frozenset()
+    ids: set[int] = set()
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not re.fullmatch(r"\d{1,20}", part):
+            raise ConfigError(
+                "ADMIN_IDS", f"must be comma-separated Telegram user ids, got {part!r}"
+            )
+        ids.add(int(part))
+    return frozenset(ids)
+
+
+def _limits(env: Mapping[str, str]) -> dict[str, Limits]:
+    limits = default_limits()
+    for tier in TIERS:
+        current = limits[tier]
+        daily = dict(current.daily)
+        for kind in KINDS:
+            name = f"QUOTA_{tier.upper()}_{kind.upper()}"
+            daily[kind] = _int(env, name, daily[kind])
+        per_minute = _int(
+            env, f"RATE_{tier.upper()}_PER_MINUTE", current.per_minute, minimum=-1, maximum=100000
+        )
+        limits[tier] = Limits(daily=daily, per_minute=per_minute)
+    return limits
+
+
+def _parse(env: Mapping[str, str]) -> Settings:
+    token = _get(env, "BOT_TOKEN")
+    if token is None:
+        raise ConfigError("BOT_TOKEN", "is required (get one from @BotFather)")
+    if not _TOKEN_RE.match(token):
+        raise ConfigError("BOT_TOKEN", "does not look like a token from @BotFather (id:secret)")
+
+    channel = _get(env, "REQUIRED_CHANNEL")
+    if channel is not None:
+        if channel.startswith("https://t.me/"):
+            channel = "@" + channel.removeprefix("https://t.me/")
+        if not _CHANNEL_RE.match(channel):
+            raise ConfigError(
+                "REQUIRED_CHANNEL", f"must be @channelname or a -100… id, got {channel!r}"
+            )
+
+    nebula_key = _get(env, "NEBULA_API_KEY")
+    default_chat = NEBULA_DEFAULT_CHAT_MODEL if nebula_key else VISIONCRAFT_DEFAULT_CHAT_MODEL
+
+    webhook_url = _get(env, "WEBHOOK_URL")
+    if webhook_url is not None:
+        parts = urlsplit(webhook_url)
+        if parts.scheme != "https" or not parts.netloc:
+            raise ConfigError("WEBHOOK_URL", f"must be a public https:// URL, got {webhook_url!r}")
+    secret = _get(env, "WEBHOOK_SECRET")
+    if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        raise ConfigError("WEBHOOK_SECRET", "may only contain A-Z, a-z, 0-9, _ and - (1-256)")
+
+    port = _int(env, "PORT", 8080, minimum=1, maximum=65535)
+    default_api_port = port if _get(env, "PORT") is not None else 8000
+
+    log_level = (_get(env, "LOG_LEVEL") or "INFO").upper()
+    if log_level not in _LOG_LEVELS:
+        raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}")
+
+    return Settings(
+        bot_token=token,
+        telegram_api_url=_url(env, "TELEGRAM_API_URL", "https://api.telegram.org"),
+        database_path=Path(_get(env, "DATABASE_PATH") or "data/bot.sqlite3"),
+        required_channel=channel,
+        admin_ids=_admin_ids(env),
+        visioncraft_api_url=_url(env, "VISIONCRAFT_API_URL", "https://visioncraft.top"),
+        visioncraft_api_key=_get(env, "VISIONCRAFT_API_KEY"),
+        nebula_api_url=_url(env, "NEBULA_API_URL", "https://inference.nebulablock.com/v1"),
+        nebula_api_key=nebula_key,
+        chat_model=_get(env, "CHAT_MODEL") or default_chat,
+        vision_model=_get(env, "VISION_MODEL") or "llava-1.5-7b-hf",
+        image_model=_get(env, "IMAGE_MODEL") or "sdxl-base",
+        tier1_price_stars=_int(env, "TIER1_PRICE_STARS", 500, minimum=1, maximum=100000),
+        tier2_price_stars=_int(env, "TIER2_PRICE_STARS", 1000, minimum=1, maximum=100000),
+        trial_cooldown_days=_int(env, "TRIAL_COOLDOWN_DAYS", 7, minimum=0, maximum=3650),
+        webhook_url=webhook_url,
+        webhook_secret=secret,
+        port=port,
+        api_host=_get(env, "API_HOST") or "0.0.0.0",
+        api_port=_int(env, "API_PORT", default_api_port, minimum=1, maximum=65535),
+        log_level=log_level,
+        limits=_limits(env),
+        shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 20.0),
+    )

@@ -1,0 +1,62 @@
+"""Assembly: build the bot and the dispatcher, with no I/O.
+
+Tests and ``__main__`` call the same two functions, so what is tested is what runs.
+Long-lived objects go in as dispatcher workflow data; handlers receive them by name:
+``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+
+from bot.clients import Clients
+from bot.config import Settings
+from bot.middlewares.quota import QuotaMiddleware
+from bot.middlewares.retry import RetryAfterMiddleware
+from bot.middlewares.user import InFlight, UserMiddleware
+from bot.services.quota import QuotaService
+from bot.services.users import UserService
+from handlers import get_routers
+from storage.db import Database
+
+
+def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+    """A Bot that talks to ``TELEGRAM_API_URL`` (API calls and file downloads)."""
+    if session is None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(RetryAfterMiddleware())
+    return Bot(
+        token=settings.bot_token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def create_dispatcher(
+    settings: Settings, db: Database, clients: Clients, **extra: Any
+) -> Dispatcher:
+    users = UserService(db)
+    quota_service = QuotaService(db, settings.limits)
+    inflight = InFlight()
+    dp = Dispatcher(
+        settings=settings,
+        db=db,
+        clients=clients,
+        users=users,
+        quota_service=quota_service,
+        inflight=inflight,
+        **extra,
+    )
+    dp.update.outer_middleware(UserMiddleware(users, inflight))
+    quota_mw = QuotaMiddleware(quota_service)
+    dp.message.middleware(quota_mw)
+    dp.callback_query.middleware(quota_mw)
+    dp.include_routers(*get_routers())
+    return dp

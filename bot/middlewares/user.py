@@ -1,0 +1,71 @@
+"""The one outer ``update`` middleware: load the sender, choose the language, track work.
+
+Registered on ``dp.update`` so messages, callbacks, payments, pre-checkout queries and
+chat-member updates all see ``user`` (a ``UserRow`` or None), ``lang`` and ``t``.
+Bots are not stored. Every update's task is tracked so shutdown can wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, User
+
+from bot.services.users import UserService
+from bot.texts import Translator
+
+
+class InFlight:
+    """Tasks handling updates right now; shutdown waits for them (bounded)."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def add_current(self) -> asyncio.Task[Any] | None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+        return task
+
+    async def wait(self, seconds: float) -> int:
+        """Wait for the tracked tasks; returns how many were still running at the deadline."""
+        me = asyncio.current_task()
+        pending = {task for task in self.tasks if task is not me and not task.done()}
+        if not pending:
+            return 0
+        _, still = await asyncio.wait(pending, timeout=seconds)
+        return len(still)
+
+
+class UserMiddleware(BaseMiddleware):
+    def __init__(self, users: UserService, inflight: InFlight | None = None) -> None:
+        self.users = users
+        self.inflight = inflight
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        task = self.inflight.add_current() if self.inflight is not None else None
+        try:
+            sender: User | None = data.get("event_from_user")
+            data["t"] = Translator.for_code(sender.language_code if sender else None)
+            data["lang"] = data["t"].lang
+            data["user"] = None
+            if sender is not None and not sender.is_bot:
+                data["user"] = await self.users.touch(
+                    sender.id,
+                    username=sender.username,
+                    first_name=sender.first_name,
+                    last_name=sender.last_name,
+                    language_code=sender.language_code,
+                )
+            return await handler(event, data)
+        finally:
+            if task is not None and self.inflight is not None:
+                self.inflight.tasks.discard(task)

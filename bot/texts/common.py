@@ -1,0 +1,94 @@
+"""Texts of the foundation: start, help, usage, command menu, errors."""
+
+EN = {
+    # command menu (setMyCommands): "cmd.<name>"
+    "cmd.start": "Start and main menu",
+    "cmd.help": "All commands",
+    "cmd.usage": "Your tier and what is left today",
+    # start / help
+    "start": (
+        "👋 Hi, {name}!\n\n"
+        "I put the VisionCraft AI services in this chat:\n"
+        "• 💬 <b>chat</b> with an AI model — just write to me;\n"
+        "• 🖼 send a <b>photo</b> and ask about it;\n"
+        "• 🎨 <b>/image</b> and 🎞 <b>/gif</b> draw from your words;\n"
+        "• 🔑 <b>/key</b> gives you a personal API key;\n"
+        "• ⭐ <b>/premium</b> raises your limits.\n\n"
+        "/help lists every command."
+    ),
+    "help.title": "<b>Commands</b>",
+    "help.admin_title": "<b>Admin commands</b>",
+    "menu.help": "❓ Help",
+    "menu.usage": "📊 Usage",
+    # usage
+    "usage.title": "<b>Your usage today</b> (resets at 00:00 UTC)",
+    "usage.tier": "Tier: <b>{tier}</b>",
+    "usage.tier_until": "Tier: <b>{tier}</b> until {expires} UTC",
+    "usage.line": "{kind}: {used} / {limit} {bar}",
+    "usage.line_unlimited": "{kind}: {used} / ∞",
+    "tier.free": "Free",
+    "tier.tier1": "Tier 1",
+    "tier.tier2": "Tier 2",
+    "kind.chat": "💬 Chat",
+    "kind.image": "🎨 Images",
+    "kind.gif": "🎞 GIFs",
+    # errors
+    "error.generic": "😔 Sorry, something went wrong on my side. Please try again in a minute.",
+    "error.quota": (
+        "⏳ You have used today's {kind} limit ({limit}). It resets in {reset}. /premium raises it."
+    ),
+    "error.rate": "🐢 Too many requests. Please wait {retry_in} s.",
+    "error.banned": "🚫 Your access to this bot has been blocked.",
+    "error.not_subscribed": "📢 Please subscribe to {channel} first.",
+    "error.upstream": "😔 The AI service did not answer. Please try again.",
+    "error.upstream_unavailable": "🛠 The AI service is temporarily unavailable. Please try later.",
+    "error.upstream_busy": "⏳ The AI service is busy. Please try again in {retry_in} s.",
+    "error.invalid_input": "⚠️ {detail}",
+    "duration.hm": "{hours} h {minutes} min",
+    "duration.m": "{minutes} min",
+}
+
+RU = {
+    "cmd.start": "Начало и главное меню",
+    "cmd.help": "Все команды",
+    "cmd.usage": "Ваш тариф и остаток на сегодня",
+    "start": (
+        "👋 Привет, {name}!\n\n"
+        "Я открываю сервисы VisionCraft AI прямо в этом чате:\n"
+        "• 💬 <b>чат</b> с ИИ-моделью — просто напишите мне;\n"
+        "• 🖼 пришлите <b>фото</b> и спросите о нём;\n"
+        "• 🎨 <b>/image</b> и 🎞 <b>/gif</b> рисуют по вашему описанию;\n"
+        "• 🔑 <b>/key</b> выдаёт личный API-ключ;\n"
+        "• ⭐ <b>/premium</b> повышает лимиты.\n\n"
+        "/help — список всех команд."
+    ),
+    "help.title": "<b>Команды</b>",
+    "help.admin_title": "<b>Команды администратора</b>",
+    "menu.help": "❓ Помощь",
+    "menu.usage": "📊 Лимиты",
+    "usage.title": "<b>Ваше использование сегодня</b> (сброс в 00:00 UTC)",
+    "usage.tier": "Тариф: <b>{tier}</b>",
+    "usage.tier_until": "Тариф: <b>{tier}</b> до {expires} UTC",
+    "usage.line": "{kind}: {used} / {limit} {bar}",
+    "usage.line_unlimited": "{kind}: {used} / ∞",
+    "tier.free": "Бесплатный",
+    "tier.tier1": "Tier 1",
+    "tier.tier2": "Tier 2",
+    "kind.chat": "💬 Чат",
+    "kind.image": "🎨 Картинки",
+    "kind.gif": "🎞 GIF",
+    "error.generic": "😔 Извините, у меня что-то пошло не так. Попробуйте через минуту.",
+    "error.quota": (
+        "⏳ Дневной лимит «{kind}» исчерпан ({limit}). Он обновится через {reset}. "
+        "/premium его повышает."
+    ),
+    "error.rate": "🐢 Слишком много запросов. Подождите {retry_in} с.",
+    "error.banned": "🚫 Ваш доступ к боту заблокирован.",
+    "error.not_subscribed": "📢 Сначала подпишитесь на {channel}.",
+    "error.upstream": "😔 ИИ-сервис не ответил. Попробуйте ещё раз.",
+    "error.upstream_unavailable": "🛠 ИИ-сервис временно недоступен. Попробуйте позже.",
+    "error.upstream_busy": "⏳ ИИ-сервис перегружен. Попробуйте через {retry_in} с.",
+    "error.invalid_input": "⚠️ {detail}",
+    "duration.hm": "{hours} ч {minutes} мин",
+    "duration.m": "{minutes} мин",
+}

@@ -1,0 +1,91 @@
+"""One place where failures become words.
+
+Domain exceptions (``bot.services.errors``) become their friendly text; anything else is
+logged with the update id and the user gets a short apology in their language. The user
+never gets silence, and never a stack trace.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from typing import Any
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import ExceptionTypeFilter
+from aiogram.types import ErrorEvent, User
+
+from bot.render import duration
+from bot.services.errors import DomainError, QuotaExceeded
+from bot.texts import Translator
+
+logger = logging.getLogger(__name__)
+router = Router(name=__name__)
+
+
+def _translator(data: dict[str, Any]) -> Translator:
+    t = data.get("t")
+    if isinstance(t, Translator):
+        return t
+    sender: User | None = data.get("event_from_user")
+    return Translator.for_code(sender.language_code if sender else None)
+
+
+def render_domain_error(t: Translator, exc: DomainError) -> str:
+    params = dict(exc.params)
+    if isinstance(exc, QuotaExceeded):
+        params["kind"] = t(f"kind.{params.get('kind', 'chat')}")
+        params["reset"] = duration(t, int(params.get("reset_in", 0)))
+    try:
+        return t(exc.text_key, **params)
+    except (KeyError, IndexError):
+        logger.exception("text %s is missing a parameter", exc.text_key)
+        return t("error.generic")
+
+
+async def tell_user(event: ErrorEvent, bot: Bot, text: str) -> None:
+    """Answer wherever the failed update came from; a failure here is only logged."""
+    update = event.update
+    try:
+        if update.callback_query is not None:
+            query = update.callback_query
+            await bot.answer_callback_query(query.id, text=_plain(text)[:200], show_alert=True)
+            return
+        if update.pre_checkout_query is not None:
+            await bot.answer_pre_checkout_query(
+                update.pre_checkout_query.id, ok=False, error_message=_plain(text)[:255]
+            )
+            return
+        message = update.message or update.edited_message
+        if message is not None:
+            await bot.send_message(message.chat.id, text)
+    except TelegramAPIError as exc:
+        logger.warning(
+            "could not tell the user about an error (update %s): %s", update.update_id, exc
+        )
+
+
+def _plain(text: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+@router.errors(ExceptionTypeFilter(DomainError))
+async def on_domain_error(event: ErrorEvent, bot: Bot, **data: Any) -> None:
+    exc = event.exception
+    assert isinstance(exc, DomainError)
+    logger.info("update %s: %s", event.update.update_id, type(exc).__name__)
+    await tell_user(event, bot, render_domain_error(_translator(data), exc))
+
+
+@router.errors()
+async def on_unexpected_error(event: ErrorEvent, bot: Bot, **data: Any) -> None:
+    logger.error(
+        "update %s (%s) failed: %r",
+        event.update.update_id,
+        event.update.event_type,
+        event.exception,
+        exc_info=event.exception,
+    )
+    await tell_user(event, bot, _translator(data)("error.generic"))

@@ -1,0 +1,56 @@
+"""/usage: tier, expiry and today's use against the limits."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+
+from bot.render import bar, utc_datetime
+from bot.services.quota import QuotaService
+from bot.texts import Translator
+from storage.users import UserRow
+
+router = Router(name=__name__)
+
+
+async def usage_text(t: Translator, quota_service: QuotaService, user_id: int) -> str:
+    state = await quota_service.tier_of(user_id)
+    tier_name = t(f"tier.{state.tier}")
+    lines = [t("usage.title")]
+    if state.expires_at is not None:
+        lines.append(t("usage.tier_until", tier=tier_name, expires=utc_datetime(state.expires_at)))
+    else:
+        lines.append(t("usage.tier", tier=tier_name))
+    lines.append("")
+    for item in await quota_service.today(user_id):
+        kind = t(f"kind.{item.kind}")
+        if item.unlimited:
+            lines.append(t("usage.line_unlimited", kind=kind, used=item.used))
+        else:
+            lines.append(
+                t(
+                    "usage.line",
+                    kind=kind,
+                    used=item.used,
+                    limit=item.limit,
+                    bar=bar(item.used, item.limit),
+                )
+            )
+    return "\n".join(lines)
+
+
+@router.message(Command("usage"))
+async def cmd_usage(
+    message: Message, t: Translator, quota_service: QuotaService, user: UserRow
+) -> None:
+    await message.answer(await usage_text(t, quota_service, user.id))
+
+
+@router.callback_query(F.data == "menu:usage")
+async def menu_usage(
+    query: CallbackQuery, t: Translator, quota_service: QuotaService, user: UserRow
+) -> None:
+    await query.answer()
+    if query.message is not None:
+        await query.message.answer(await usage_text(t, quota_service, user.id))

@@ -1,0 +1,156 @@
+"""Numbered schema migrations, applied at start through ``PRAGMA user_version``.
+
+``MIGRATIONS[n - 1]`` moves the schema from version ``n - 1`` to ``n``. Never edit a migration
+that has shipped: append a new one. Each runs in its own transaction together with the
+``user_version`` bump, so a crash leaves the database at a whole version.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+_V1 = """
+CREATE TABLE users (
+    id              INTEGER PRIMARY KEY,            -- Telegram user id
+    username        TEXT,
+    first_name      TEXT NOT NULL DEFAULT '',
+    last_name       TEXT,
+    language_code   TEXT,
+    is_banned       INTEGER NOT NULL DEFAULT 0,
+    blocked_bot     INTEGER NOT NULL DEFAULT 0,     -- sends fail with 403: bot blocked
+    chat_model      TEXT,                           -- NULL: the operator's CHAT_MODEL
+    image_settings  TEXT NOT NULL DEFAULT '{}',     -- JSON: model, sampler, size, steps…
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+
+-- The paid (or granted, or trial) tier of a user; no row or an expired row means Free.
+CREATE TABLE user_tiers (
+    user_id          INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    tier             TEXT NOT NULL CHECK (tier IN ('free', 'tier1', 'tier2')),
+    expires_at       INTEGER,                       -- unix seconds; NULL = never
+    source           TEXT NOT NULL,                 -- payment | trial | grant
+    trial_taken_at   INTEGER,                       -- last free trial start
+    reminded_at      INTEGER,                       -- expiry reminder sent for this period
+    updated_at       INTEGER NOT NULL
+);
+
+-- One key per user; only a SHA-256 hash and a display prefix are stored.
+CREATE TABLE api_keys (
+    user_id          INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    key_hash         TEXT NOT NULL UNIQUE,
+    prefix           TEXT NOT NULL,
+    is_active        INTEGER NOT NULL DEFAULT 1,
+    inactive_reason  TEXT,                          -- left_channel | banned | revoked
+    created_at       INTEGER NOT NULL,
+    last_used_at     INTEGER,
+    checked_at       INTEGER                        -- last channel membership check
+);
+
+-- Invoices this bot issued: a payload is only accepted if its nonce is here.
+CREATE TABLE invoices (
+    nonce            TEXT PRIMARY KEY,
+    user_id          INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    tier             TEXT NOT NULL,
+    days             INTEGER NOT NULL,
+    amount           INTEGER NOT NULL,
+    currency         TEXT NOT NULL,
+    created_at       INTEGER NOT NULL
+);
+
+-- Payments, keyed by telegram_payment_charge_id: recorded before anything else.
+CREATE TABLE payments (
+    charge_id           TEXT PRIMARY KEY,
+    provider_charge_id  TEXT,
+    user_id             INTEGER NOT NULL REFERENCES users(id),
+    tier                TEXT NOT NULL,
+    days                INTEGER NOT NULL,
+    amount              INTEGER NOT NULL,
+    currency            TEXT NOT NULL,
+    payload             TEXT NOT NULL,
+    status              TEXT NOT NULL DEFAULT 'received', -- received | credited | refunded
+    created_at          INTEGER NOT NULL,
+    credited_at         INTEGER,
+    refunded_at         INTEGER
+);
+CREATE INDEX payments_user ON payments(user_id);
+
+-- Requests per user, UTC day and kind. Spent by one statement that checks and increments.
+CREATE TABLE usage_daily (
+    user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    day      TEXT NOT NULL,                          -- YYYY-MM-DD (UTC)
+    kind     TEXT NOT NULL,                          -- chat | image | gif
+    used     INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0),
+    PRIMARY KEY (user_id, day, kind)
+) WITHOUT ROWID;
+
+-- Conversation memory. scope: a private chat's user id or a group's chat id.
+CREATE TABLE messages (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope       INTEGER NOT NULL,
+    role        TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+    content     TEXT NOT NULL,                       -- plain text, or JSON for content lists
+    model       TEXT,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX messages_scope ON messages(scope, id);
+
+-- Admin broadcasts, resumable after a restart.
+CREATE TABLE broadcasts (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    admin_id    INTEGER NOT NULL,
+    text        TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'running',     -- running | done
+    last_user   INTEGER NOT NULL DEFAULT 0,          -- users are sent in id order
+    sent        INTEGER NOT NULL DEFAULT 0,
+    failed      INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL,
+    finished_at INTEGER
+);
+"""
+
+class SchemaTooNew(Exception):
+    """The database was written by a newer version of the bot."""
+
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
+LATEST = len(MIGRATIONS)
+
+
+async def schema_version(conn: aiosqlite.Connection) -> int:
+    cursor = await conn.execute("PRAGMA user_version")
+    row = await cursor.fetchone()
+    await cursor.close()
+    return int(row[0]) if row else 0
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (no ';' inside string literals here)."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+async def migrate(conn: aiosqlite.Connection, target: int = LATEST) -> int:
+    """Bring the schema to ``target``; idempotent. Returns the version reached."""
+    current = await schema_version(conn)
+    if current > LATEST:
+        raise SchemaTooNew(
+            f"database schema version {current} is newer than this code ({LATEST}); upgrade the bot"
+        )
+    while current < target:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read inside the write lock: another process may have migrated meanwhile.
+            current = await schema_version(conn)
+            if current >= target:
+                await conn.execute("COMMIT")
+                break
+            for statement in _statements(MIGRATIONS[current]):
+                await conn.execute(statement)
+            current += 1
+            await conn.execute(f"PRAGMA user_version = {current}")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+    return current

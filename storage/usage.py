@@ -1,0 +1,48 @@
+"""Daily usage counters. A unit is spent by one statement that checks and increments."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+
+async def spend(
+    conn: aiosqlite.Connection, *, user_id: int, day: str, kind: str, limit: int, amount: int = 1
+) -> int | None:
+    """Add ``amount`` to today's counter if it stays within ``limit`` (negative = unlimited).
+
+    Returns the new count, or None when the limit would be exceeded. The check and the
+    increment are one SQL statement, so concurrent spends can never overshoot.
+    """
+    if limit >= 0 and amount > limit:
+        return None
+    cap = -1 if limit < 0 else limit - amount
+    cursor = await conn.execute(
+        """
+        INSERT INTO usage_daily (user_id, day, kind, used) VALUES (?, ?, ?, ?)
+        ON CONFLICT (user_id, day, kind) DO UPDATE SET used = used + excluded.used
+        WHERE ? < 0 OR used <= ?
+        RETURNING used
+        """,
+        (user_id, day, kind, amount, cap, cap),
+    )
+    row = await cursor.fetchone()
+    await cursor.close()
+    return None if row is None else int(row[0])
+
+
+async def refund(
+    conn: aiosqlite.Connection, *, user_id: int, day: str, kind: str, amount: int = 1
+) -> None:
+    await conn.execute(
+        "UPDATE usage_daily SET used = MAX(used - ?, 0) WHERE user_id = ? AND day = ? AND kind = ?",
+        (amount, user_id, day, kind),
+    )
+
+
+async def used_on(conn: aiosqlite.Connection, *, user_id: int, day: str) -> dict[str, int]:
+    cursor = await conn.execute(
+        "SELECT kind, used FROM usage_daily WHERE user_id = ? AND day = ?", (user_id, day)
+    )
+    rows = await cursor.fetchall()
+    await cursor.close()
+    return {row[0]: int(row[1]) for row in rows}

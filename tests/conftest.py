@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from storage.db import Database
+
+TOKEN = "123456:TESTTOKENtesttokenTESTTOKENtesttoken12"
+
+# The tests never talk to the real services: make sure nothing from a developer's .env or
+# shell leaks into a test's settings.
+for _name in list(os.environ):
+    if _name in {"BOT_TOKEN", "TELEGRAM_API_URL", "DATABASE_PATH", "REQUIRED_CHANNEL"}:
+        del os.environ[_name]
+
+
+def make_settings(tmp_path: Path, **env: str) -> Settings:
+    base = {
+        "BOT_TOKEN": TOKEN,
+        "DATABASE_PATH": str(tmp_path / "db" / "bot.sqlite3"),
+        "TELEGRAM_API_URL": "http://127.0.0.1:9",
+        "VISIONCRAFT_API_URL": "http://127.0.0.1:9",
+        "NEBULA_API_URL": "http://127.0.0.1:9/v1",
+    }
+    base.update(env)
+    return Settings.from_env(base)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(tmp_path / "db" / "bot.sqlite3")
+    await database.connect()
+    try:
+        yield database
+    finally:
+        await database.close()
