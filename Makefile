@@ -25,6 +25,10 @@ run: $(STAMP_RUN)
 test: $(STAMP_TEST)
 	$(PY) -m pytest
 
+# Benchmark against the fakes on 127.0.0.1 (a few minutes). Options: make bench BENCH_ARGS="--help"
+bench: $(STAMP_TEST)
+	$(PY) -m bench $(BENCH_ARGS)
+
 lint: $(STAMP_TEST)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

@@ -19,6 +19,7 @@ from aiogram.enums import ParseMode
 from bot.clients import Clients
 from bot.config import Settings
 from bot.middlewares.quota import QuotaMiddleware
+from bot.middlewares.response_types import KeepResponseTypes
 from bot.middlewares.retry import RetryAfterMiddleware
 from bot.middlewares.user import InFlight, UserMiddleware
 from bot.services.quota import QuotaService
@@ -31,6 +32,7 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     """A Bot that talks to ``TELEGRAM_API_URL`` (API calls and file downloads)."""
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(KeepResponseTypes())
     session.middleware(RetryAfterMiddleware())
     return Bot(
         token=settings.bot_token,

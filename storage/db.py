@@ -1,9 +1,10 @@
 """One SQLite database shared by the bot and the HTTP API.
 
-A :class:`Database` owns one aiosqlite connection in autocommit mode. Every statement and
-every transaction goes through an asyncio lock, so a transaction opened by one coroutine is
-never joined by another coroutine's statement. Other processes are kept apart by SQLite
-itself (WAL, ``BEGIN IMMEDIATE`` and a busy timeout).
+A :class:`Database` owns one connection in autocommit mode (:mod:`storage.sqlite`: statements
+run on the event loop's thread, waits for other processes' locks are asynchronous). Every
+statement and every transaction goes through an asyncio lock, so a transaction opened by one
+coroutine is never joined by another coroutine's statement. Other processes are kept apart by
+SQLite itself (WAL, ``BEGIN IMMEDIATE``) and a 10 s busy timeout.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
+from storage import sqlite
 from storage.migrations import SchemaTooNew, migrate
 
 BUSY_TIMEOUT_MS = 10_000
@@ -29,11 +29,11 @@ class DatabaseError(Exception):
 class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._conn: aiosqlite.Connection | None = None
+        self._conn: sqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
     @property
-    def conn(self) -> aiosqlite.Connection:
+    def conn(self) -> sqlite.Connection:
         if self._conn is None:
             raise RuntimeError("database is not connected")
         return self._conn
@@ -46,20 +46,13 @@ class Database:
                 raise DatabaseError(
                     f"cannot create folder {self.path.parent}: {exc.strerror}"
                 ) from None
-        pending = aiosqlite.connect(self.path, isolation_level=None)
-        # aiosqlite's worker thread is non-daemon: a connection left open by a crash path
-        # would keep the process alive after main() returned. Make it a daemon thread.
-        worker = getattr(pending, "_thread", None)
-        if worker is not None:
-            worker.daemon = True
         try:
-            conn = await pending
+            conn = await sqlite.connect(self.path, busy_timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlite3.Error as exc:
             raise DatabaseError(f"cannot open {self.path}: {exc}") from None
-        conn.row_factory = aiosqlite.Row
+        conn.row_factory = sqlite3.Row
         self._conn = conn
         try:
-            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
@@ -77,7 +70,7 @@ class Database:
             await conn.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[sqlite.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error). The caller owns it."""
         async with self._lock:
             conn = self.conn
@@ -98,7 +91,7 @@ class Database:
             await cursor.close()
             return count
 
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         async with self._lock:
             cursor = await self.conn.execute(sql, tuple(params))
             try:
@@ -106,7 +99,7 @@ class Database:
             finally:
                 await cursor.close()
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock:
             cursor = await self.conn.execute(sql, tuple(params))
             try:

@@ -1,0 +1,62 @@
+"""What a process costs, read from ``/proc`` (Linux): peak and current RSS, CPU seconds."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """``VmHWM`` (peak resident set) and ``VmRSS`` in kB; empty if the process is gone."""
+    found: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "VmRSS"):
+                    found[key] = int(value.split()[0])
+    except OSError:
+        return {}
+    return found
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    value = memory_kb(pid).get("VmHWM")
+    return None if value is None else round(value / 1024, 1)
+
+
+def rss_mb(pid: int) -> float | None:
+    value = memory_kb(pid).get("VmRSS")
+    return None if value is None else round(value / 1024, 1)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of ``pid`` (all its threads) so far."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the ")" closing the command name: state is field 3, utime 14, stime 15.
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+@dataclass
+class CpuWindow:
+    """CPU used by a child process and by this (the load generator + fakes) process."""
+
+    pid: int
+    child_start: float = 0.0
+    self_start: float = 0.0
+
+    def start(self) -> CpuWindow:
+        self.child_start = cpu_seconds(self.pid) or 0.0
+        self.self_start = cpu_seconds(os.getpid()) or 0.0
+        return self
+
+    def stop(self) -> tuple[float, float]:
+        child = (cpu_seconds(self.pid) or self.child_start) - self.child_start
+        mine = (cpu_seconds(os.getpid()) or self.self_start) - self.self_start
+        return round(child, 2), round(mine, 2)

@@ -1,0 +1,161 @@
+"""An asyncio face for :mod:`sqlite3` that runs statements on the event loop's own thread.
+
+Why not a worker thread (aiosqlite)? Each statement then costs three thread round trips
+(execute, fetch, close), and a worker thread needs the GIL back from a busy event loop: under
+load every round trip waits for the interpreter's switch interval (5 ms). Behind the
+database's single lock that capped the whole bot at a few dozen updates per second (see
+``bench/``). The bot's statements are small indexed lookups and single-row writes on a WAL
+database: tens of microseconds each, cheaper run in place than handed to a thread.
+
+The one thing that may not block the loop is waiting for a lock held by another process
+(the HTTP API, an operator's ``sqlite3`` shell, a backup). SQLite's own busy handler is off
+(``timeout=0``): a locked database raises at once, and :meth:`Connection.execute` waits
+*asynchronously* (growing sleeps up to 50 ms) and retries until ``busy_timeout`` seconds have
+passed, then raises ``sqlite3.OperationalError("database is locked")`` as before.
+
+The API is the subset of aiosqlite's the repositories use: ``await conn.execute()`` returns a
+cursor with ``await fetchone()/fetchall()/close()`` and ``rowcount``/``lastrowid``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+_FIRST_SLEEP = 0.001
+_MAX_SLEEP = 0.05
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """True for "database is locked" / "database table is locked" (any extended code)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _BUSY_CODES
+    return "locked" in str(exc)
+
+
+class Cursor:
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        for row in self._cursor:
+            yield row
+
+    async def __aenter__(self) -> Cursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+
+class Connection:
+    """One sqlite3 connection in autocommit mode (``isolation_level=None``)."""
+
+    def __init__(self, raw: sqlite3.Connection, busy_timeout: float) -> None:
+        self._raw = raw
+        self.busy_timeout = busy_timeout
+
+    @property
+    def raw(self) -> sqlite3.Connection:
+        return self._raw
+
+    @property
+    def row_factory(self) -> Any:
+        return self._raw.row_factory
+
+    @row_factory.setter
+    def row_factory(self, factory: Any) -> None:
+        self._raw.row_factory = factory
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._raw.in_transaction
+
+    @property
+    def total_changes(self) -> int:
+        return self._raw.total_changes
+
+    async def _retry(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or self.busy_timeout <= 0:
+                raise
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.busy_timeout
+        delay = _FIRST_SLEEP
+        while True:
+            await asyncio.sleep(min(delay, max(deadline - loop.time(), 0)))
+            delay = min(delay * 2, _MAX_SLEEP)
+            try:
+                return call()
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc) or loop.time() >= deadline:
+                    raise
+
+    async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Cursor:
+        params = parameters if isinstance(parameters, tuple | dict) else tuple(parameters)
+        return Cursor(await self._retry(lambda: self._raw.execute(sql, params)))
+
+    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] = ()) -> list[Any]:
+        cursor = await self.execute(sql, parameters)
+        try:
+            return cursor._cursor.fetchall()
+        finally:
+            cursor._cursor.close()
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Cursor:
+        # Not retried: outside a transaction the rows before a lock error are already written.
+        return Cursor(self._raw.executemany(sql, parameters))
+
+    async def executescript(self, script: str) -> Cursor:
+        return Cursor(self._raw.executescript(script))
+
+    async def commit(self) -> None:
+        await self._retry(self._raw.commit)
+
+    async def rollback(self) -> None:
+        self._raw.rollback()
+
+    async def close(self) -> None:
+        self._raw.close()
+
+
+async def connect(path: Path | str, *, busy_timeout: float = 10.0) -> Connection:
+    """Open ``path`` in autocommit mode; ``busy_timeout`` seconds of asynchronous waiting for
+    locks held by other connections. Raises ``sqlite3.Error`` like ``sqlite3.connect``."""
+    raw = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    return Connection(raw, busy_timeout)
