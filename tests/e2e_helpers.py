@@ -1,0 +1,141 @@
+"""Run ``python -m bot`` (or ``python -m api``) as a real process for end-to-end tests.
+
+The process gets a clean environment that points it at fakes on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Variables of the contract: never inherited from the developer's shell or .env.
+_CONTRACT_PREFIXES = (
+    "BOT_TOKEN",
+    "TELEGRAM_API_URL",
+    "DATABASE_PATH",
+    "REQUIRED_CHANNEL",
+    "ADMIN_IDS",
+    "VISIONCRAFT_",
+    "NEBULA_",
+    "CHAT_MODEL",
+    "VISION_MODEL",
+    "IMAGE_MODEL",
+    "TIER1_",
+    "TIER2_",
+    "TRIAL_",
+    "WEBHOOK_",
+    "PORT",
+    "API_",
+    "LOG_LEVEL",
+    "QUOTA_",
+    "RATE_",
+)
+
+
+def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_CONTRACT_PREFIXES)}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+class Process:
+    """A child Python process with its stderr collected."""
+
+    def __init__(self, module: str, env: Mapping[str, str], cwd: Path) -> None:
+        self.module = module
+        self.env = clean_env(env)
+        self.cwd = cwd
+        self.proc: asyncio.subprocess.Process | None = None
+        self.stderr_lines: list[str] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> Process:
+        # cwd is a scratch folder so a developer's .env in the repo is not picked up.
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            self.module,
+            cwd=self.cwd,
+            env={**self.env, "PYTHONPATH": str(ROOT)},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        while line := await self.proc.stderr.readline():
+            self.stderr_lines.append(line.decode(errors="replace").rstrip("\n"))
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.stderr_lines)
+
+    async def wait(self, timeout: float = 20.0) -> int:
+        assert self.proc is not None
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        if self._reader is not None:
+            await asyncio.wait_for(self._reader, 5)
+        return code
+
+    async def wait_for_log(self, needle: str, timeout: float = 20.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while needle not in self.stderr:
+            if self.proc is not None and self.proc.returncode is not None:
+                raise AssertionError(f"process exited before logging {needle!r}:\n{self.stderr}")
+            if loop.time() > deadline:
+                raise AssertionError(f"{needle!r} not logged in {timeout} s:\n{self.stderr}")
+            await asyncio.sleep(0.05)
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+            try:
+                return await self.wait(timeout)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+                raise AssertionError(f"process ignored signal {sig}:\n{self.stderr}") from None
+        return self.proc.returncode
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+def bot_env(api_url: str, tmp_path: Path, token: str, **extra: str) -> dict[str, str]:
+    env = {
+        "BOT_TOKEN": token,
+        "TELEGRAM_API_URL": api_url,
+        "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3"),
+        "VISIONCRAFT_API_URL": "http://127.0.0.1:9",
+        "NEBULA_API_URL": "http://127.0.0.1:9/v1",
+        "LOG_LEVEL": "INFO",
+        "SHUTDOWN_TIMEOUT": "5",
+    }
+    env.update(extra)
+    return env
+
+
+async def start_bot(api, tmp_path: Path, token: str, **extra: str) -> Process:
+    """Start the bot against ``api`` (a FakeBotAPI) and wait until it polls."""
+    before = len(api.calls_of("getUpdates"))
+    proc = await Process("bot", bot_env(api.url, tmp_path, token, **extra), tmp_path).start()
+    try:
+        await api.wait_for("getUpdates", count=before + 1, timeout=20)
+    except BaseException:
+        await proc.kill()
+        raise AssertionError(f"bot did not start polling:\n{proc.stderr}") from None
+    return proc
