@@ -229,7 +229,7 @@ def render(text: str) -> str:
         index += 1
     result = "\n".join(out)
     result = re.sub(r"\n{3,}", "\n\n", result)
-    return result.strip()
+    return result.strip("\n").rstrip()
 
 
 def _code_block(code: str, language: str | None) -> str:
@@ -265,6 +265,7 @@ _SLOT = re.compile(r"\x00(\d+)\x00")
 _TAG = re.compile(r"<(/?)([a-z]+)[^>]*>")
 
 _EMPHASIS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\*\*\*(?=\S)(.+?)(?<=\S)\*\*\*"), "b><i"),
     (re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*"), "b"),
     (re.compile(r"(?<!\w)__(?=\S)(.+?)(?<=\S)__(?!\w)"), "b"),
     (re.compile(r"~~(?=\S)(.+?)(?<=\S)~~"), "s"),
@@ -336,7 +337,8 @@ def _wrapper(tag: str) -> Callable[[re.Match[str]], str]:
         inner = match.group(1)
         if not _balanced(inner):
             return match.group(0)
-        return f"<{tag}>{inner}</{tag}>"
+        closing = "><".join(f"/{name}" for name in reversed(tag.split("><")))
+        return f"<{tag}>{inner}<{closing}>"
 
     return wrap
 
