@@ -9,6 +9,7 @@ from aiogram import Router
 
 
 def get_routers() -> list[Router]:
-    from handlers import errors, start, usage
+    from handlers import chat, errors, model, photo, start, usage
 
-    return [errors.router, start.router, usage.router]
+    # chat holds the catch-all text handler: keep it last.
+    return [errors.router, start.router, usage.router, model.router, photo.router, chat.router]

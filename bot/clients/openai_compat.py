@@ -29,12 +29,17 @@ from typing import Any
 
 import httpx
 
+from bot.config import Settings
 from bot.services import clock
 from bot.services.errors import UpstreamBusy, UpstreamError, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
+
+VISIONCRAFT = "visioncraft"
+NEBULA = "nebula"
+LABELS = {VISIONCRAFT: "VisionCraft", NEBULA: "Nebula Block"}
 
 _RETRY_STATUSES = frozenset({429, 502, 503})
 _AUTH_STATUSES = frozenset({401, 402, 403})
@@ -281,6 +286,30 @@ class ChatClient:
         message = choices[0].get(key) or choices[0].get("delta") or {}
         content = message.get("content") if isinstance(message, dict) else None
         return content if isinstance(content, str) else ""
+
+
+def chat_clients(http: httpx.AsyncClient, settings: Settings) -> dict[str, ChatClient]:
+    """One client per provider, from the contract's URLs and keys."""
+    timeouts = Timeouts(
+        connect=settings.chat_connect_timeout,
+        first_token=settings.chat_first_token_timeout,
+        total=settings.chat_total_timeout,
+    )
+    providers = (
+        Provider(
+            VISIONCRAFT,
+            LABELS[VISIONCRAFT],
+            f"{settings.visioncraft_api_url}/v1/chat/completions",
+            settings.visioncraft_api_key,
+        ),
+        Provider(
+            NEBULA,
+            LABELS[NEBULA],
+            f"{settings.nebula_api_url}/chat/completions",
+            settings.nebula_api_key,
+        ),
+    )
+    return {p.name: ChatClient(http, p, timeouts=timeouts) for p in providers}
 
 
 async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[str]:
