@@ -33,7 +33,8 @@ def model_keyboard(
     pages = max(1, -(-len(models) // PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
     builder = InlineKeyboardBuilder()
-    for model in models[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]:
+    shown = models[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    for model in shown:
         name = (
             model.name if len(model.name) <= _BUTTON_NAME else model.name[: _BUTTON_NAME - 1] + "…"
         )
@@ -42,7 +43,7 @@ def model_keyboard(
             text=f"{mark}{name} · {model.label}",
             callback_data=ModelCallback(action="set", page=page, key=model.key),
         )
-    sizes = [1] * len(builder.buttons)
+    sizes = [1] * len(shown)
     nav = 0
     if page > 0:
         builder.button(

@@ -34,7 +34,9 @@ def largest_photo(sizes: list[PhotoSize]) -> PhotoSize | None:
     return max(fitting, key=lambda s: (s.width * s.height, s.file_size or 0), default=None)
 
 
-def is_image_document(document: Document) -> bool:
+def is_image_document(document: Document | None) -> bool:
+    if document is None:
+        return False
     if document.mime_type in IMAGE_TYPES:
         return True
     name = document.file_name or ""
