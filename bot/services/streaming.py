@@ -103,7 +103,9 @@ class AnswerWriter:
         """Deliver everything received; returns the messages that carry the answer."""
         await self._stop_pump()
         self._take_incoming()
-        parts = [p for p in (to_part(piece) for piece in split_markdown(self._pending)) if p]
+        parts = [
+            p for p in (to_part(piece) for piece in split_markdown(self._pending, self.limit)) if p
+        ]
         self._pending = ""
         if not parts:
             await self._drop_preview()
