@@ -12,7 +12,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, MessageGenerationStopped
 
 from bot.filters import Addressed
-from bot.services.chat import ChatRequest, ChatService, RetryCallback
+from bot.services.chat import ChatRequest, ChatService, NotYourRetry, RetryCallback
 from bot.services.errors import DomainError
 from bot.services.quota import Ticket
 from bot.texts import Translator
@@ -115,7 +115,12 @@ async def on_retry(
     quota: Ticket,
     chat_service: ChatService,
 ) -> None:
-    request = chat_service.take_retry(callback_data.token, query.from_user.id)
+    try:
+        request = chat_service.take_retry(callback_data.token, query.from_user.id)
+    except NotYourRetry:
+        await quota.refund()
+        await query.answer(t("chat.retry_not_yours"), show_alert=True)
+        return
     if request is None:
         await quota.refund()
         await query.answer(t("chat.retry_expired"), show_alert=True)

@@ -285,6 +285,11 @@ async def test_upstream_failure_offers_a_retry_that_works(tmp_path, llm, failure
         assert await used_chat(h) == 0
         assert await h.db.fetchval("SELECT COUNT(*) FROM messages") == 0
 
+        await h.feed(h.session.make_callback(99, button.callback_data, chat_id=USER))
+        alert = h.session.last(AnswerCallbackQuery)
+        assert alert.show_alert and "another person" in alert.text
+        assert await used_chat(h, 99) == 0
+
         await h.feed(h.session.make_callback(USER, button.callback_data))
         assert h.session.calls_of(EditMessageReplyMarkup)  # the button is removed
         assert answers(h)[-1] == "Recovered answer"

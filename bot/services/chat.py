@@ -67,6 +67,10 @@ class ImageDownloadFailed(DomainError):
     text_key = "chat.photo_download_failed"
 
 
+class NotYourRetry(DomainError):
+    text_key = "chat.retry_not_yours"
+
+
 class RetryCallback(CallbackData, prefix="chat-retry"):
     token: str
 
@@ -364,10 +368,15 @@ class ChatService:
         return self.stops.stop(chat_id, draft_id)
 
     def take_retry(self, token: str, user_id: int) -> ChatRequest | None:
-        """The stored request behind a retry button, if it is this user's and still there."""
+        """The stored request behind a retry button (single use), if it is this user's.
+
+        Raises :class:`NotYourRetry` when another user pressed it (it stays for its owner).
+        """
         request = self.retries.peek(token)
-        if request is None or request.user_id != user_id:
+        if request is None:
             return None
+        if request.user_id != user_id:
+            raise NotYourRetry("retry button of another user")
         return self.retries.pop(token)
 
 
