@@ -264,7 +264,7 @@ class ChatService:
             await writer.discard()
             raise
         finally:
-            if stop is not None and isinstance(writer, DraftWriter):
+            if isinstance(writer, DraftWriter):
                 self.stops.unregister(request.chat_id, writer.draft_id)
 
         if not writer.has_text:  # stopped before the first word
@@ -278,7 +278,7 @@ class ChatService:
             await self._failed(bot, t, request, writer, quota)
             return
         if stopped:
-            logger.info("answer in %s stopped by the user", request.chat_id)
+            logger.info("answer in chat %s stopped by the user", request.chat_id)
         await self.conversation.remember(
             request.scope, request.remembered, writer.text.strip(), model=model.name
         )
