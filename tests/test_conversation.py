@@ -108,9 +108,11 @@ class Counter:
     def __init__(self, responder) -> None:
         self.responder = responder
         self.count = 0
+        self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.count += 1
+        self.requests.append(request)
         return self.responder(request)
 
 
@@ -126,8 +128,11 @@ def catalog(tmp_path, db, handler, now: list[float] | None = None, **env: str) -
 async def test_catalog_lists_providers_and_caches(tmp_path, db) -> None:
     counter = Counter(lambda r: httpx.Response(200, json=["gpt-x", "llava-1.5-7b-hf", 7, ""]))
     now = [0.0]
-    cat = catalog(tmp_path, db, counter, now, NEBULA_API_KEY="nk")
+    cat = catalog(tmp_path, db, counter, now, NEBULA_API_KEY="nk", VISIONCRAFT_API_KEY="vk")
     models = await cat.models()
+    [request] = counter.requests
+    assert str(request.url) == "http://127.0.0.1:9/models-llm"
+    assert request.headers["authorization"] == "Bearer vk"
     assert models[0] == ChatModel("meta-llama/Llama-3.3-70B-Instruct", "nebula")  # the default
     assert [m.name for m in models if m.provider == "nebula"] == [
         "meta-llama/Llama-3.3-70B-Instruct",
