@@ -80,6 +80,7 @@ class Tracker:
         self.finished = 0
         self.failed_calls: list[tuple[str, int, str | None]] = []
         self.calls = 0
+        self.methods: dict[str, int] = {}
         self.last_done = 0.0
         self._all_done = asyncio.Event()
 
@@ -98,6 +99,7 @@ class Tracker:
         if call.method == "getUpdates":
             return
         self.calls += 1
+        self.methods[call.method] = self.methods.get(call.method, 0) + 1
         if call.failed:
             self.failed_calls.append((call.method, call.status, call.description))
             return
@@ -302,6 +304,14 @@ def summarize(
         failed_calls=len(tracker.failed_calls),
         failed_examples=tracker.failed_calls[:5],
         outcomes=outcomes,
+        extra={
+            "api_calls_per_update": {
+                method: round(count / len(items), 2)
+                for method, count in sorted(tracker.methods.items())
+            }
+            if items
+            else {}
+        },
     )
 
 

@@ -296,6 +296,8 @@ class Bench:
         result = summarize(f"{case.name}/{load}", tracker, started, case.classify)
         result.bot_cpu_s, result.bench_cpu_s = bot_cpu, bench_cpu
         result.extra["complete"] = complete
+        result.extra["upstream_requests"] = len(self.upstream.requests)
+        result.extra["load_average"] = [round(x, 2) for x in os.getloadavg()]
         if load == "steady":
             result.extra["offered_rate"] = args.rate
         self._settle()

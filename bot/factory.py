@@ -20,6 +20,7 @@ from aiogram.enums import ParseMode
 from bot.clients import Clients
 from bot.clients.openai_compat import chat_clients
 from bot.config import Settings
+from bot.dispatch import inline_magic_filters
 from bot.middlewares.quota import QuotaMiddleware
 from bot.middlewares.response_types import KeepResponseTypes
 from bot.middlewares.retry import RetryAfterMiddleware
@@ -80,4 +81,5 @@ def create_dispatcher(
     dp.message.middleware(quota_mw)
     dp.callback_query.middleware(quota_mw)
     dp.include_routers(*get_routers())
+    inline_magic_filters(dp)
     return dp

@@ -75,7 +75,9 @@ def _plain(text: str) -> str:
 async def on_domain_error(event: ErrorEvent, bot: Bot, **data: Any) -> None:
     exc = event.exception
     assert isinstance(exc, DomainError)
-    logger.info("update %s: %s", event.update.update_id, type(exc).__name__)
+    # An expected outcome the user is told about (quota, busy, bad input): not an operator
+    # matter, and at scale one line per refusal is most of the log.
+    logger.debug("update %s: %s", event.update.update_id, type(exc).__name__)
     await tell_user(event, bot, render_domain_error(_translator(data), exc))
 
 

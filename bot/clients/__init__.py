@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from bot.clients.openai_compat import ChatClient, chat_clients
+from bot.clients.transport import AiohttpTransport
 from bot.config import Settings
 
 
@@ -21,9 +22,9 @@ class Clients:
     @classmethod
     def create(cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
         http = httpx.AsyncClient(
-            transport=transport,
+            # aiohttp underneath (see bot.clients.transport): up to 200 connections, kept alive.
+            transport=transport or AiohttpTransport(limit=200),
             timeout=httpx.Timeout(connect=10.0, read=120.0, write=30.0, pool=30.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             headers={"User-Agent": "visioncraft-bot/0.1"},
             follow_redirects=False,
         )

@@ -45,6 +45,7 @@ _RETRY_STATUSES = frozenset({429, 502, 503})
 _AUTH_STATUSES = frozenset({401, 402, 403})
 _SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _DEFAULT_BUSY_SECONDS = 30
+_DRAIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,7 @@ class ChatClient:
                         raise self._error(f"broken stream ({type(exc).__name__})") from None
                     if data == "[DONE]":
                         finished = True
+                        await _drain(events, loop.time() + _DRAIN_SECONDS)
                         break
                     payload = _json_or_none(data.encode())
                     if not isinstance(payload, dict):
@@ -310,6 +312,18 @@ def chat_clients(http: httpx.AsyncClient, settings: Settings) -> dict[str, ChatC
         ),
     )
     return {p.name: ChatClient(http, p, timeouts=timeouts) for p in providers}
+
+
+async def _drain(events: AsyncIterator[str], deadline: float) -> None:
+    """Read what follows ``[DONE]`` (normally only the end of the body). A response left
+    unread is closed with its connection; read to the end, the connection goes back to the
+    pool. Under load that was most of the upstream connections re-opened (``bench/``)."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            async for _ in events:
+                pass
+    except (TimeoutError, httpx.HTTPError):
+        pass
 
 
 async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[str]:

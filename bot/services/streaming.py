@@ -25,6 +25,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from aiogram import Bot
+from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
 from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
 from aiogram.utils.chat_action import ChatActionSender
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 FINAL_RETRIES = 3  # extra attempts after a flood wait that outlasted the session middleware
 MAX_FLOOD_WAIT = 300.0
+TYPING_INTERVAL = 5.0  # a chat action shows for about 5 s
 
 
 def is_parse_error(exc: TelegramBadRequest) -> bool:
@@ -76,17 +78,34 @@ class AnswerWriter:
         self._typing_stack = AsyncExitStack()
         self._preview_html: str | None = None
         self._stopped = False
+        self._first_action: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self.typing:
+            # The first action is its own task, scheduled ahead of the pump: with a fast
+            # answer the repeating sender would not get to send before it is stopped.
+            self._first_action = asyncio.create_task(self._first_typing())
             await self._typing_stack.enter_async_context(
                 ChatActionSender.typing(
-                    bot=self.bot, chat_id=self.chat_id, message_thread_id=self.thread_id
+                    bot=self.bot,
+                    chat_id=self.chat_id,
+                    message_thread_id=self.thread_id,
+                    interval=TYPING_INTERVAL,
+                    initial_sleep=TYPING_INTERVAL,
                 )
             )
         self._pump_task = asyncio.create_task(self._pump())
+
+    async def _first_typing(self) -> None:
+        try:
+            async with asyncio.timeout(TYPING_INTERVAL):  # never held up by flood control
+                await self.bot.send_chat_action(
+                    self.chat_id, ChatAction.TYPING, message_thread_id=self.thread_id
+                )
+        except (TelegramAPIError, TimeoutError) as exc:
+            logger.debug("typing action failed: %r", exc)
 
     def append(self, piece: str) -> None:
         if not piece:
