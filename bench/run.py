@@ -322,6 +322,8 @@ class Bench:
         out["peak_rss_mb"] = peak_rss_mb(pid)
         out["rss_end_mb"] = rss_mb(pid)
         errors = [line for line in proc.stderr_lines if " ERROR " in line or "Traceback" in line]
+        out["log_lines"] = len(proc.stderr_lines)
+        out["log_sources"] = _log_sources(proc.stderr_lines)
         out["error_log_lines"] = len(errors)
         out["error_log_examples"] = errors[:5]
         return out
@@ -397,6 +399,16 @@ class Bench:
             key, _, value = item.partition("=")
             env[key] = value
         return env
+
+
+def _log_sources(lines: list[str]) -> dict[str, int]:
+    """How many lines each "LEVEL logger" wrote (the ten busiest)."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        parts = line.split(" ", 4)
+        key = " ".join(parts[2:4]).rstrip(":") if len(parts) >= 4 else line[:40]
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1])[:10])
 
 
 def _one_line(result: LoadResult) -> str:

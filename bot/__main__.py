@@ -5,7 +5,6 @@ Configuration problems are one line on stderr and exit code 2, before anything h
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sys
 from dataclasses import replace
@@ -29,12 +28,12 @@ def main() -> int:
     if settings.webhook_url and not settings.webhook_secret:
         settings = replace(settings, webhook_secret=secrets.token_urlsafe(32))
 
-    from bot.app import StartupError, amain
+    from bot.app import StartupError, amain, run
     from bot.logs import setup_logging
 
     setup_logging(settings.log_level, settings.secrets)
     try:
-        asyncio.run(amain(settings))
+        run(amain(settings))
     except StartupError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:

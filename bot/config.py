@@ -70,6 +70,8 @@ class Settings:
     chat_connect_timeout: float = 10.0
     chat_first_token_timeout: float = 60.0
     chat_total_timeout: float = 300.0
+    # capacity (issue 7)
+    max_concurrent_updates: int = 1000
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -233,4 +235,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         chat_connect_timeout=_float(env, "CHAT_CONNECT_TIMEOUT", 10.0, minimum=0.1),
         chat_first_token_timeout=_float(env, "CHAT_FIRST_TOKEN_TIMEOUT", 60.0, minimum=0.1),
         chat_total_timeout=_float(env, "CHAT_TOTAL_TIMEOUT", 300.0, minimum=0.1),
+        # capacity (issue 7)
+        max_concurrent_updates=_int(
+            env, "MAX_CONCURRENT_UPDATES", 1000, minimum=1, maximum=1_000_000
+        ),
     )

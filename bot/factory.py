@@ -12,13 +12,13 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from bot.clients import Clients
 from bot.clients.openai_compat import chat_clients
+from bot.clients.telegram import JsonAiohttpSession
 from bot.config import Settings
 from bot.dispatch import inline_magic_filters
 from bot.middlewares.quota import QuotaMiddleware
@@ -37,7 +37,7 @@ from storage.db import Database
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     """A Bot that talks to ``TELEGRAM_API_URL`` (API calls and file downloads)."""
     if session is None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        session = JsonAiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(KeepResponseTypes())
     session.middleware(RetryAfterMiddleware())
     return Bot(
@@ -66,6 +66,9 @@ def create_dispatcher(
         ),
     )
     dp = Dispatcher(
+        # No handler uses aiogram's FSM (states live in SQLite); without it no update pays
+        # for a state lookup. Remove this line before adding a handler with ``state``.
+        disable_fsm=True,
         settings=settings,
         db=db,
         clients=clients,

@@ -51,5 +51,8 @@ def setup_logging(level: str, secrets: Iterable[str] = ()) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # aiogram logs every handled update at INFO; that is noise (and slow) at scale.
-    logging.getLogger("aiogram.event").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # aiogram logs every handled update at INFO and httpx every upstream request: noise (and
+    # slow) at scale - with them the log was one line per update (bench/).
+    quiet = max(logging.getLevelName(level), logging.WARNING)
+    for name in ("aiogram.event", "httpx"):
+        logging.getLogger(name).setLevel(quiet)
