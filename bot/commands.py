@@ -25,6 +25,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("start"),
     Command("help"),
     Command("usage"),
+    Command("image"),
+    Command("gif"),
+    Command("settings"),
+    Command("cancel"),
 )
 
 

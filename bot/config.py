@@ -59,6 +59,9 @@ class Settings:
     log_level: str = "INFO"
     limits: Mapping[str, Limits] = field(default_factory=default_limits)
     shutdown_timeout: float = 20.0
+    # images and GIFs
+    generation_timeout: float = 300.0
+    generation_concurrency: int = 4
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -215,4 +218,8 @@ def _parse(env: Mapping[str, str]) -> Settings:
         log_level=log_level,
         limits=_limits(env),
         shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 20.0),
+        # images and GIFs: how long one generation (and one wait in the queue) may take,
+        # and how many generations run upstream at once (the rest wait in a FIFO queue)
+        generation_timeout=_float(env, "GENERATION_TIMEOUT", 300.0, minimum=1.0),
+        generation_concurrency=_int(env, "GENERATION_CONCURRENCY", 4, minimum=1, maximum=1000),
     )

@@ -2,7 +2,8 @@
 
 Tests and ``__main__`` call the same two functions, so what is tested is what runs.
 Long-lived objects go in as dispatcher workflow data; handlers receive them by name:
-``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``.
+``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``; for images and
+GIFs also ``cancels``, ``images``, ``generations`` and ``results``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
-from bot.clients import Clients
+from bot.clients import Clients, image_client
 from bot.config import Settings
 from bot.middlewares.quota import QuotaMiddleware
 from bot.middlewares.retry import RetryAfterMiddleware
 from bot.middlewares.user import InFlight, UserMiddleware
+from bot.services.cancel import CancelRegistry
+from bot.services.generation import Generations, ResultStore
+from bot.services.images import Catalogue, ImageService
 from bot.services.quota import QuotaService
 from bot.services.users import UserService
 from handlers import get_routers
@@ -45,6 +49,17 @@ def create_dispatcher(
     users = UserService(db)
     quota_service = QuotaService(db, settings.limits)
     inflight = InFlight()
+    # images and GIFs
+    if clients.images is None:
+        clients.images = image_client(settings, clients.http)
+    cancels = CancelRegistry()
+    images = ImageService(db, Catalogue(clients.images), settings.image_model)
+    generations = Generations(
+        quota_service,
+        cancels,
+        concurrency=settings.generation_concurrency,
+        timeout=settings.generation_timeout,
+    )
     dp = Dispatcher(
         settings=settings,
         db=db,
@@ -52,11 +67,22 @@ def create_dispatcher(
         users=users,
         quota_service=quota_service,
         inflight=inflight,
+        cancels=cancels,
+        images=images,
+        generations=generations,
+        results=ResultStore(),
         **extra,
     )
+    # Registered before __main__'s hook: waits still running at shutdown end now, their
+    # units are given back and their users told, instead of being cut off later.
+    dp.shutdown.register(_stop_long_waits)
     dp.update.outer_middleware(UserMiddleware(users, inflight))
     quota_mw = QuotaMiddleware(quota_service)
     dp.message.middleware(quota_mw)
     dp.callback_query.middleware(quota_mw)
     dp.include_routers(*get_routers())
     return dp
+
+
+async def _stop_long_waits(cancels: CancelRegistry) -> None:
+    cancels.cancel_all()

@@ -9,6 +9,13 @@ from aiogram import Router
 
 
 def get_routers() -> list[Router]:
-    from handlers import errors, start, usage
+    from handlers import cancel, errors, images, settings, start, usage
 
-    return [errors.router, start.router, usage.router]
+    return [
+        errors.router,
+        start.router,
+        usage.router,
+        cancel.router,
+        images.router,
+        settings.router,
+    ]

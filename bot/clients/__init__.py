@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot.clients.visioncraft import ImageClient
 from bot.config import Settings
 
 
@@ -15,6 +16,7 @@ class Clients:
     """Long-lived HTTP clients, created once and closed at shutdown."""
 
     http: httpx.AsyncClient
+    images: ImageClient | None = None  # VisionCraft /sd and /text2gif
 
     @classmethod
     def create(cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
@@ -25,7 +27,16 @@ class Clients:
             headers={"User-Agent": "visioncraft-bot/0.1"},
             follow_redirects=False,
         )
-        return cls(http=http)
+        return cls(http=http, images=image_client(settings, http))
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+def image_client(settings: Settings, http: httpx.AsyncClient) -> ImageClient:
+    return ImageClient(
+        http,
+        settings.visioncraft_api_url,
+        settings.visioncraft_api_key,
+        timeout=settings.generation_timeout,
+    )

@@ -14,9 +14,9 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from bot.texts import common
+from bot.texts import common, images
 
-MODULES = (common,)
+MODULES = (common, images)
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
