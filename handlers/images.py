@@ -8,7 +8,8 @@ error, a failed send).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 router = Router(name=__name__)
 
 CAPTION_PROMPT_MAX = 300
+ACTION_INTERVAL = 4.5  # a chat action shows for about 5 s
 IMAGE = "image"
 GIF = "gif"
 
@@ -123,10 +125,23 @@ async def _generate(
 
     action = ChatAction.UPLOAD_PHOTO if kind == IMAGE else ChatAction.UPLOAD_VIDEO
 
-    def progress() -> ChatActionSender:
-        return ChatActionSender(
-            bot=bot, chat_id=target.chat_id, message_thread_id=target.thread_id, action=action
-        )
+    @asynccontextmanager
+    async def progress() -> AsyncIterator[None]:
+        # The first action goes out now (a fast answer would otherwise show none); the
+        # sender repeats it while the upstream works. A failed action never stops the work.
+        try:
+            await bot.send_chat_action(target.chat_id, action, message_thread_id=target.thread_id)
+        except TelegramAPIError as exc:
+            logger.debug("chat action failed: %s", exc)
+        async with ChatActionSender(
+            bot=bot,
+            chat_id=target.chat_id,
+            message_thread_id=target.thread_id,
+            action=action,
+            interval=ACTION_INTERVAL,
+            initial_sleep=ACTION_INTERVAL,
+        ):
+            yield
 
     async def started() -> Media:
         if on_spent is not None:

@@ -419,11 +419,18 @@ class Catalogue:
     def cached(self, kind: str) -> list[str] | None:
         return self._lists.get(kind)
 
+    def invalidate(self) -> None:
+        """Refresh every list on its next use (the cached lists stay as a fallback)."""
+        self._due.clear()
+
+    def _fresh(self, kind: str) -> bool:
+        return kind in self._lists and self._monotonic() < self._due.get(kind, 0.0)
+
     async def get(self, kind: str) -> list[str]:
-        if kind in self._lists and self._monotonic() < self._due[kind]:
+        if self._fresh(kind):
             return self._lists[kind]
         async with self._locks[kind]:
-            if kind in self._lists and self._monotonic() < self._due[kind]:
+            if self._fresh(kind):
                 return self._lists[kind]
             try:
                 names = await self._fetcher(kind)()
