@@ -504,13 +504,13 @@ class ImageService:
         sampler = request.sampler
         if sampler:
             sampler = await self.catalogue.resolve("samplers", sampler)
-        loras = tuple(
-            [
-                (await self.catalogue.resolve("loras", name), weight)
-                for name, weight in request.loras
-            ]
-        )
+        loras = await self._resolve_loras(request.loras)
         return replace(request, model=model, sampler=sampler, loras=loras)
+
+    async def _resolve_loras(
+        self, loras: tuple[tuple[str, float], ...]
+    ) -> tuple[tuple[str, float], ...]:
+        return tuple([(await self.catalogue.resolve("loras", n), w) for n, w in loras])
 
     async def update_from_command(self, user_id: int, arguments: str) -> ImageSettings:
         """``/settings --steps 25 --neg blurry``: validate and store as the new defaults."""
