@@ -351,3 +351,42 @@ def test_result_store_keeps_requests_longer_than_bytes():
     assert store.get(huge).data is None
     assert len({a, b, c, d, huge}) == 5
     assert all(len(t) <= 16 for t in (a, b, c, d, huge))
+
+
+async def test_after_cancel_a_new_request_waits_for_the_old_one_to_wind_down(quota):
+    generations, cancels = make(quota, concurrency=4)
+    started = asyncio.Event()
+    unwinding = asyncio.Event()
+    unwound = asyncio.Event()
+
+    async def slow_to_stop():
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            unwinding.set()
+            await unwound.wait()  # e.g. closing an upstream connection
+
+    async def quick():
+        return MEDIA
+
+    async def deliver(media):
+        return media
+
+    old = asyncio.create_task(
+        generations.generate(user_id=1, kind="image", work=slow_to_stop, deliver=deliver)
+    )
+    await started.wait()
+    cancels.cancel(1)
+    await unwinding.wait()
+    assert not generations.busy(1)  # a cancelled generation does not count as busy
+    new = asyncio.create_task(
+        generations.generate(user_id=1, kind="image", work=quick, deliver=deliver)
+    )
+    await asyncio.sleep(0)
+    assert not new.done()  # waiting, not refused
+    unwound.set()
+    with pytest.raises(OperationCancelled):
+        await old
+    assert await new is MEDIA
+    assert await used(quota, 1) == 1

@@ -20,7 +20,7 @@ import secrets
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bot.clients.visioncraft import PROVIDER, Media
@@ -146,6 +146,18 @@ class ResultStore:
                 item.data = None
 
 
+@dataclass(slots=True)
+class _Job:
+    """A user's generation in progress."""
+
+    scope: CancelScope | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.scope is not None and self.scope.cancelled
+
+
 class Generations:
     def __init__(
         self,
@@ -159,25 +171,32 @@ class Generations:
         self.cancels = cancels
         self.queue = FairQueue(concurrency)
         self.timeout = timeout
-        self._busy: set[int] = set()
+        self._jobs: dict[int, _Job] = {}
 
     @property
     def minutes(self) -> int:
         return max(1, round(self.timeout / 60))
 
     def busy(self, user_id: int) -> bool:
-        return user_id in self._busy
+        """Has the user a generation that is not already being cancelled?"""
+        job = self._jobs.get(user_id)
+        return job is not None and not job.cancelled
 
     @asynccontextmanager
-    async def exclusive(self, user_id: int) -> AsyncIterator[None]:
-        """One generation per user at a time (else GenerationBusy)."""
-        if user_id in self._busy:
-            raise GenerationBusy("already generating")
-        self._busy.add(user_id)
+    async def exclusive(self, user_id: int) -> AsyncIterator[_Job]:
+        """One generation per user at a time (else GenerationBusy). A generation that was
+        cancelled but is still winding down is waited for, so "/cancel, then send again"
+        never hits "busy"."""
+        while (current := self._jobs.get(user_id)) is not None:
+            if not current.cancelled:
+                raise GenerationBusy("already generating")
+            await current.done.wait()
+        job = self._jobs[user_id] = _Job()
         try:
-            yield
+            yield job
         finally:
-            self._busy.discard(user_id)
+            del self._jobs[user_id]
+            job.done.set()
 
     async def generate(
         self,
@@ -190,10 +209,10 @@ class Generations:
         progress: Callable[[], AbstractAsyncContextManager[Any]] | None = None,
     ) -> T:
         """Spend, wait, generate, deliver; give the unit back if anything fails."""
-        async with self.exclusive(user_id):
+        async with self.exclusive(user_id) as job:
             ticket = await self.quota.spend(user_id, kind)
             try:
-                media = await self._run(user_id, kind, work, on_queued, progress)
+                media = await self._run(job, user_id, kind, work, on_queued, progress)
                 return await deliver(media)
             except BaseException:
                 await ticket.refund()
@@ -201,6 +220,7 @@ class Generations:
 
     async def _run(
         self,
+        job: _Job,
         user_id: int,
         kind: str,
         work: Callable[[], Awaitable[Media]],
@@ -208,6 +228,7 @@ class Generations:
         progress: Callable[[], AbstractAsyncContextManager[Any]] | None,
     ) -> Media:
         with self.cancels.scope(user_id, kind) as scope:
+            job.scope = scope
             try:
                 await self.queue.acquire(scope, on_queued, self.timeout)
             except TimeoutError:
