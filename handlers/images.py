@@ -7,6 +7,7 @@ error, a failed send).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -130,9 +131,12 @@ async def _generate(
         # The first action goes out now (a fast answer would otherwise show none); the
         # sender repeats it while the upstream works. A failed action never stops the work.
         try:
-            await bot.send_chat_action(target.chat_id, action, message_thread_id=target.thread_id)
-        except TelegramAPIError as exc:
-            logger.debug("chat action failed: %s", exc)
+            async with asyncio.timeout(ACTION_INTERVAL):  # never held up by flood control
+                await bot.send_chat_action(
+                    target.chat_id, action, message_thread_id=target.thread_id
+                )
+        except (TelegramAPIError, TimeoutError) as exc:
+            logger.debug("chat action failed: %r", exc)
         async with ChatActionSender(
             bot=bot,
             chat_id=target.chat_id,

@@ -445,3 +445,19 @@ async def test_again_while_busy(tmp_path):
         h.upstream.release()
         await running
         assert await used(h, USER) == 2
+
+
+async def test_a_failed_chat_action_does_not_stop_the_work(tmp_path):
+    async with rig(tmp_path) as h:
+        h.session.fail_next("sendChatAction", status=400, description="Bad Request: oops")
+        await h.message(USER, "/image a fox")
+        assert h.session.last(SendPhoto)
+        assert await used(h, USER) == 1
+
+
+async def test_generation_in_a_group_replies_to_the_request(tmp_path):
+    async with rig(tmp_path) as h:
+        await h.message(USER, "/image@test_bot a fox", chat_id=-100555, chat_type="supergroup")
+        photo = h.session.last(SendPhoto)
+        assert photo.chat_id == -100555
+        assert photo.reply_parameters.allow_sending_without_reply is True
