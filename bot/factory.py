@@ -2,8 +2,9 @@
 
 Tests and ``__main__`` call the same two functions, so what is tested is what runs.
 Long-lived objects go in as dispatcher workflow data; handlers receive them by name:
-``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``; for images and
-GIFs also ``cancels``, ``images``, ``generations`` and ``results``.
+``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``; for chat
+``model_catalog`` and ``chat_service`` (tests may pass their own as keyword arguments);
+for images and GIFs ``cancels``, ``images``, ``generations`` and ``results``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from bot.clients import Clients, image_client
+from bot.clients.openai_compat import chat_clients
 from bot.config import Settings
 from bot.middlewares.quota import QuotaMiddleware
 from bot.middlewares.retry import RetryAfterMiddleware
 from bot.middlewares.user import InFlight, UserMiddleware
 from bot.services.cancel import CancelRegistry
+from bot.services.chat import ChatService
+from bot.services.conversation import Conversation
 from bot.services.generation import Generations, ResultStore
 from bot.services.images import Catalogue, ImageService
+from bot.services.models import ModelCatalog
 from bot.services.quota import QuotaService
 from bot.services.users import UserService
 from handlers import get_routers
@@ -49,6 +54,18 @@ def create_dispatcher(
     users = UserService(db)
     quota_service = QuotaService(db, settings.limits)
     inflight = InFlight()
+    # chat (issue 3)
+    model_catalog = extra.pop("model_catalog", None) or ModelCatalog(clients.http, settings, db)
+    chat_service = extra.pop("chat_service", None) or ChatService(
+        catalog=model_catalog,
+        clients=clients.chat or chat_clients(clients.http, settings),
+        conversation=Conversation(
+            db,
+            system_prompt=settings.system_prompt,
+            max_messages=settings.chat_history_messages,
+            max_chars=settings.chat_history_chars,
+        ),
+    )
     # images and GIFs
     if clients.images is None:
         clients.images = image_client(settings, clients.http)
@@ -67,13 +84,15 @@ def create_dispatcher(
         users=users,
         quota_service=quota_service,
         inflight=inflight,
+        model_catalog=model_catalog,
+        chat_service=chat_service,
         cancels=cancels,
         images=images,
         generations=generations,
         results=ResultStore(),
         **extra,
     )
-    # Registered before __main__'s hook: waits still running at shutdown end now, their
+    # Registered before bot.app's on_shutdown: waits still running at shutdown end now, their
     # units are given back and their users told, instead of being cut off later.
     dp.shutdown.register(_stop_long_waits)
     dp.update.outer_middleware(UserMiddleware(users, inflight))

@@ -19,14 +19,18 @@ def _detached(router: Router) -> Router:
 
 
 def get_routers() -> list[Router]:
-    from handlers import cancel, errors, images, settings, start, usage
+    from handlers import cancel, chat, errors, images, model, photo, settings, start, usage
 
+    # chat holds the catch-all text handler: keep it last.
     routers = [
         errors.router,
         start.router,
         usage.router,
+        model.router,
+        photo.router,
         cancel.router,
         images.router,
         settings.router,
+        chat.router,
     ]
     return [_detached(r) for r in routers]

@@ -3,10 +3,11 @@ a local fake server or an ``httpx.MockTransport``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
+from bot.clients.openai_compat import ChatClient, chat_clients
 from bot.clients.visioncraft import ImageClient
 from bot.config import Settings
 
@@ -16,6 +17,7 @@ class Clients:
     """Long-lived HTTP clients, created once and closed at shutdown."""
 
     http: httpx.AsyncClient
+    chat: dict[str, ChatClient] = field(default_factory=dict)  # by provider (issue 3)
     images: ImageClient | None = None  # VisionCraft /sd and /text2gif
 
     @classmethod
@@ -27,7 +29,9 @@ class Clients:
             headers={"User-Agent": "visioncraft-bot/0.1"},
             follow_redirects=False,
         )
-        return cls(http=http, images=image_client(settings, http))
+        return cls(
+            http=http, chat=chat_clients(http, settings), images=image_client(settings, http)
+        )
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -14,9 +14,9 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from bot.texts import common, images
+from bot.texts import chat, common, images
 
-MODULES = (common, images)
+MODULES = (common, chat, images)
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
