@@ -25,6 +25,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("start"),
     Command("help"),
     Command("usage"),
+    Command("key"),
 )
 
 

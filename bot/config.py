@@ -59,6 +59,9 @@ class Settings:
     log_level: str = "INFO"
     limits: Mapping[str, Limits] = field(default_factory=default_limits)
     shutdown_timeout: float = 20.0
+    # API keys: background re-check of key owners' channel membership.
+    key_recheck_per_second: float = 5.0
+    key_recheck_interval: int = 6 * 3600
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -215,4 +218,22 @@ def _parse(env: Mapping[str, str]) -> Settings:
         log_level=log_level,
         limits=_limits(env),
         shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 20.0),
+        **_key_recheck(env),
     )
+
+
+# API keys: how fast and how often key owners' channel membership is re-checked. Telegram
+# allows about 30 requests per second per bot in all, so the re-check keeps well below that.
+MAX_KEY_RECHECK_PER_SECOND = 20.0
+
+
+def _key_recheck(env: Mapping[str, str]) -> dict[str, float | int]:
+    per_second = _float(env, "KEY_RECHECK_PER_SECOND", 5.0, minimum=0.01)
+    if per_second > MAX_KEY_RECHECK_PER_SECOND:
+        raise ConfigError(
+            "KEY_RECHECK_PER_SECOND",
+            f"must be at most {MAX_KEY_RECHECK_PER_SECOND:g} (Telegram's limits), "
+            f"got {per_second:g}",
+        )
+    interval = _int(env, "KEY_RECHECK_INTERVAL", 6 * 3600, minimum=60, maximum=30 * 86400)
+    return {"key_recheck_per_second": per_second, "key_recheck_interval": interval}

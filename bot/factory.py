@@ -2,7 +2,8 @@
 
 Tests and ``__main__`` call the same two functions, so what is tested is what runs.
 Long-lived objects go in as dispatcher workflow data; handlers receive them by name:
-``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``.
+``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``,
+``key_service``, ``channel_gate`` (REQUIRED_CHANNEL's state, None when keys are not gated).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from bot.config import Settings
 from bot.middlewares.quota import QuotaMiddleware
 from bot.middlewares.retry import RetryAfterMiddleware
 from bot.middlewares.user import InFlight, UserMiddleware
+from bot.services.keys import KeyService
 from bot.services.quota import QuotaService
+from bot.services.subscription import Channel
 from bot.services.users import UserService
 from handlers import get_routers
 from storage.db import Database
@@ -45,6 +48,8 @@ def create_dispatcher(
     users = UserService(db)
     quota_service = QuotaService(db, settings.limits)
     inflight = InFlight()
+    key_service = KeyService(db)
+    channel_gate = Channel.from_setting(settings.required_channel)
     dp = Dispatcher(
         settings=settings,
         db=db,
@@ -52,6 +57,8 @@ def create_dispatcher(
         users=users,
         quota_service=quota_service,
         inflight=inflight,
+        key_service=key_service,
+        channel_gate=channel_gate,
         **extra,
     )
     dp.update.outer_middleware(UserMiddleware(users, inflight))

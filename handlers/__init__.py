@@ -9,6 +9,6 @@ from aiogram import Router
 
 
 def get_routers() -> list[Router]:
-    from handlers import errors, start, usage
+    from handlers import channel, errors, keys, start, usage
 
-    return [errors.router, start.router, usage.router]
+    return [errors.router, start.router, usage.router, keys.router, channel.router]

@@ -14,9 +14,9 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from bot.texts import common
+from bot.texts import common, keys
 
-MODULES = (common,)
+MODULES = (common, keys)
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
