@@ -8,7 +8,18 @@ from __future__ import annotations
 from aiogram import Router
 
 
+def _detached(router: Router) -> Router:
+    """Module-level routers can belong to one dispatcher at a time. Tests build many
+    dispatchers in one process, so a router is detached from its previous parent first."""
+    parent = router.parent_router
+    if parent is not None:
+        parent.sub_routers.remove(router)
+        router._parent_router = None
+    return router
+
+
 def get_routers() -> list[Router]:
     from handlers import channel, errors, keys, start, usage
 
-    return [errors.router, start.router, usage.router, keys.router, channel.router]
+    routers = [errors.router, start.router, usage.router, keys.router, channel.router]
+    return [_detached(r) for r in routers]

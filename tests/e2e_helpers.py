@@ -80,14 +80,14 @@ class Process:
     def stderr(self) -> str:
         return "\n".join(self.stderr_lines)
 
-    async def wait(self, timeout: float = 20.0) -> int:
+    async def wait(self, timeout: float = 20.0) -> int:  # noqa: ASYNC109
         assert self.proc is not None
         code = await asyncio.wait_for(self.proc.wait(), timeout)
         if self._reader is not None:
             await asyncio.wait_for(self._reader, 5)
         return code
 
-    async def wait_for_log(self, needle: str, timeout: float = 20.0) -> None:
+    async def wait_for_log(self, needle: str, timeout: float = 20.0) -> None:  # noqa: ASYNC109
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while needle not in self.stderr:
@@ -97,7 +97,7 @@ class Process:
                 raise AssertionError(f"{needle!r} not logged in {timeout} s:\n{self.stderr}")
             await asyncio.sleep(0.05)
 
-    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:  # noqa: ASYNC109
         assert self.proc is not None
         if self.proc.returncode is None:
             self.proc.send_signal(sig)
