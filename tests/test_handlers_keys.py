@@ -70,8 +70,6 @@ async def test_member_gets_a_key_once_then_only_its_status(tmp_path):
         assert [b.callback_data for b in buttons(call)] == ["key:regen:", "key:revoke:"]
         row = await key_row(h, 1)
         assert row["key_hash"] == hash_key(key) and row["prefix"] == key[:8]
-        owner = await verify_key(h.db, key)
-        assert owner is not None and owner.user_id == 1
 
         await h.message(1, "/key")
         status = h.session.last(SendMessage).text
@@ -79,7 +77,8 @@ async def test_member_gets_a_key_once_then_only_its_status(tmp_path):
         assert f"<code>{key[:8]}…</code>" in status
         assert "✅ active" in status and "Last used: never" in status and "Created: " in status
 
-        await verify_key(h.db, key)
+        owner = await verify_key(h.db, key)
+        assert owner is not None and owner.user_id == 1
         await h.message(1, "/key")
         assert "Last used: never" not in h.session.last(SendMessage).text
 
@@ -166,11 +165,12 @@ async def test_kicked_and_restricted_transitions(tmp_path):
             )
         )
         assert await verify_key(h.db, key) is not None
-        await h.feed(
-            h.session.make_chat_member(
-                CH, 1, "restricted", "restricted", is_member=False, chat_type="channel"
-            )
+        # still restricted, but no longer a member (the builder sets one is_member for both)
+        update = h.session.make_chat_member(
+            CH, 1, "restricted", "restricted", is_member=False, chat_type="channel"
         )
+        update["chat_member"]["old_chat_member"]["is_member"] = True
+        await h.feed(update)
         assert await verify_key(h.db, key) is None
 
 
@@ -209,6 +209,7 @@ async def test_regenerate_asks_then_kills_the_old_key(tmp_path):
         confirm = h.session.last(SendMessage)
         assert "stops working at once" in confirm.text
         yes, cancel = buttons(confirm)
+        assert cancel.callback_data == "key:cancel:"
         assert yes.callback_data == f"key:regen_yes:{old[:8]}"
         assert await verify_key(h.db, old) is not None  # nothing happened yet
 
