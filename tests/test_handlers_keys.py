@@ -380,3 +380,20 @@ def test_chat_member_updates_are_asked_for(tmp_path):
     dp.include_routers(*get_routers())
     used = dp.resolve_used_update_types()
     assert "chat_member" in used and "my_chat_member" in used
+
+
+async def test_key_status_line_for_usage(tmp_path):
+    from bot.texts import Translator
+    from handlers.keys import key_status_line
+
+    t = Translator("en")
+    async with gated(tmp_path) as h:
+        setup_channel(h, 1)
+        service = h.dp.workflow_data["key_service"]
+        assert "none yet" in key_status_line(t, await service.key_status(1))
+        key = await get_key(h, 1)
+        line = key_status_line(t, await service.key_status(1))
+        assert "active" in line and key[:8] in line and key[8:] not in line
+        await service.sync_membership(1, False)
+        line = key_status_line(Translator("ru"), await service.key_status(1))
+        assert "не активен — вы не подписаны на канал" in line
