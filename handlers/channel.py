@@ -66,6 +66,8 @@ async def member_left(
 @router.my_chat_member(ChatMemberUpdatedFilter(PROMOTED_TRANSITION))
 async def bot_promoted(event: ChatMemberUpdated, channel_gate: Channel) -> None:
     channel_gate.chat_id = event.chat.id
+    channel_gate.username = event.chat.username or channel_gate.username
+    channel_gate.title = event.chat.title or channel_gate.title
     channel_gate.set_ready(True)
 
 
