@@ -49,7 +49,7 @@ async def test_key_follows_channel_membership_and_catches_up_after_a_restart(api
     db = await open_db(tmp_path)
     try:
         await bot.wait_for_log("the bot is an administrator")
-        allowed = api.calls_of("getUpdates")[-1].get("allowed_updates")
+        allowed = (await api.wait_for("getUpdates")).get("allowed_updates")
         assert "chat_member" in allowed and "message" in allowed
 
         # a non-member meets the gate
