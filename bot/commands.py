@@ -32,6 +32,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("gif"),
     Command("settings"),
     Command("cancel"),
+    Command("key"),
 )
 
 

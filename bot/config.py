@@ -73,6 +73,9 @@ class Settings:
     # images and GIFs
     generation_timeout: float = 300.0
     generation_concurrency: int = 4
+    # API keys: background re-check of key owners' channel membership.
+    key_recheck_per_second: float = 5.0
+    key_recheck_interval: int = 6 * 3600
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -240,4 +243,22 @@ def _parse(env: Mapping[str, str]) -> Settings:
         # and how many generations run upstream at once (the rest wait in a FIFO queue)
         generation_timeout=_float(env, "GENERATION_TIMEOUT", 300.0, minimum=1.0),
         generation_concurrency=_int(env, "GENERATION_CONCURRENCY", 4, minimum=1, maximum=1000),
+        **_key_recheck(env),
     )
+
+
+# API keys: how fast and how often key owners' channel membership is re-checked. Telegram
+# allows about 30 requests per second per bot in all, so the re-check keeps well below that.
+MAX_KEY_RECHECK_PER_SECOND = 20.0
+
+
+def _key_recheck(env: Mapping[str, str]) -> dict[str, float | int]:
+    per_second = _float(env, "KEY_RECHECK_PER_SECOND", 5.0, minimum=0.01)
+    if per_second > MAX_KEY_RECHECK_PER_SECOND:
+        raise ConfigError(
+            "KEY_RECHECK_PER_SECOND",
+            f"must be at most {MAX_KEY_RECHECK_PER_SECOND:g} (Telegram's limits), "
+            f"got {per_second:g}",
+        )
+    interval = _int(env, "KEY_RECHECK_INTERVAL", 6 * 3600, minimum=60, maximum=30 * 86400)
+    return {"key_recheck_per_second": per_second, "key_recheck_interval": interval}

@@ -4,7 +4,8 @@ Tests and ``__main__`` call the same two functions, so what is tested is what ru
 Long-lived objects go in as dispatcher workflow data; handlers receive them by name:
 ``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``; for chat
 ``model_catalog`` and ``chat_service`` (tests may pass their own as keyword arguments);
-for images and GIFs ``cancels``, ``images``, ``generations`` and ``results``.
+for images and GIFs ``cancels``, ``images``, ``generations`` and ``results``; for keys
+``key_service`` and ``channel_gate`` (REQUIRED_CHANNEL's state, None when not gated).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from bot.services.chat import ChatService
 from bot.services.conversation import Conversation
 from bot.services.generation import Generations, ResultStore
 from bot.services.images import Catalogue, ImageService
+from bot.services.keys import KeyService
 from bot.services.models import ModelCatalog
 from bot.services.quota import QuotaService
+from bot.services.subscription import Channel
 from bot.services.users import UserService
 from handlers import get_routers
 from storage.db import Database
@@ -77,6 +80,8 @@ def create_dispatcher(
         concurrency=settings.generation_concurrency,
         timeout=settings.generation_timeout,
     )
+    key_service = KeyService(db)
+    channel_gate = Channel.from_setting(settings.required_channel)
     dp = Dispatcher(
         settings=settings,
         db=db,
@@ -90,6 +95,8 @@ def create_dispatcher(
         images=images,
         generations=generations,
         results=ResultStore(),
+        key_service=key_service,
+        channel_gate=channel_gate,
         **extra,
     )
     # Registered before bot.app's on_shutdown: waits still running at shutdown end now, their

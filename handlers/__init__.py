@@ -19,13 +19,27 @@ def _detached(router: Router) -> Router:
 
 
 def get_routers() -> list[Router]:
-    from handlers import cancel, chat, errors, images, model, photo, settings, start, usage
+    from handlers import (
+        cancel,
+        channel,
+        chat,
+        errors,
+        images,
+        keys,
+        model,
+        photo,
+        settings,
+        start,
+        usage,
+    )
 
     # chat holds the catch-all text handler: keep it last.
     routers = [
         errors.router,
         start.router,
         usage.router,
+        keys.router,
+        channel.router,
         model.router,
         photo.router,
         cancel.router,
