@@ -22,6 +22,7 @@ from bot.config import ConfigError, Settings
 from bot.factory import create_bot, create_dispatcher
 from bot.logs import setup_logging
 from bot.middlewares.user import InFlight
+from bot.premium_jobs import start_premium_jobs, stop_premium_jobs
 from storage.db import Database, DatabaseError
 
 logger = logging.getLogger("bot")
@@ -119,6 +120,8 @@ async def amain(settings: Settings) -> None:
     bot = create_bot(settings)
     dp = create_dispatcher(settings, db, clients)
     dp.startup.register(on_startup)
+    dp.startup.register(start_premium_jobs)
+    dp.shutdown.register(stop_premium_jobs)  # before on_shutdown closes the database
     dp.shutdown.register(on_shutdown)
     try:
         try:

@@ -2,7 +2,8 @@
 
 Tests and ``__main__`` call the same two functions, so what is tested is what runs.
 Long-lived objects go in as dispatcher workflow data; handlers receive them by name:
-``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``.
+``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``, and for premium
+and admin: ``payments``, ``admin_service``, ``broadcaster``, ``reminders``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ from aiogram.enums import ParseMode
 
 from bot.clients import Clients
 from bot.config import Settings
+from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.quota import QuotaMiddleware
 from bot.middlewares.retry import RetryAfterMiddleware
 from bot.middlewares.user import InFlight, UserMiddleware
+from bot.services.admin import AdminService
+from bot.services.broadcast import Broadcaster
+from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
+from bot.services.reminders import Reminders
 from bot.services.users import UserService
 from handlers import get_routers
 from storage.db import Database
@@ -45,6 +51,14 @@ def create_dispatcher(
     users = UserService(db)
     quota_service = QuotaService(db, settings.limits)
     inflight = InFlight()
+    # Premium and admin services; tests may pass their own under the same names.
+    services: dict[str, Any] = {
+        "payments": PaymentService(db, settings),
+        "admin_service": AdminService(db),
+        "broadcaster": Broadcaster(db),
+        "reminders": Reminders(db),
+    }
+    services.update(extra)
     dp = Dispatcher(
         settings=settings,
         db=db,
@@ -52,9 +66,10 @@ def create_dispatcher(
         users=users,
         quota_service=quota_service,
         inflight=inflight,
-        **extra,
+        **services,
     )
     dp.update.outer_middleware(UserMiddleware(users, inflight))
+    dp.update.outer_middleware(BanMiddleware(settings.admin_ids))
     quota_mw = QuotaMiddleware(quota_service)
     dp.message.middleware(quota_mw)
     dp.callback_query.middleware(quota_mw)

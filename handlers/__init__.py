@@ -9,6 +9,13 @@ from aiogram import Router
 
 
 def get_routers() -> list[Router]:
-    from handlers import errors, start, usage
+    from handlers import admin, errors, payments, premium, start, usage
 
-    return [errors.router, start.router, usage.router]
+    return [
+        errors.router,
+        admin.router,
+        payments.router,
+        start.router,
+        usage.router,
+        premium.router,
+    ]

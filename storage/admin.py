@@ -82,3 +82,10 @@ async def user_exists(conn: aiosqlite.Connection, user_id: int) -> bool:
 
 async def mark_blocked_bot(conn: aiosqlite.Connection, user_id: int) -> None:
     await conn.execute("UPDATE users SET blocked_bot = 1 WHERE id = ?", (user_id,))
+
+
+async def language_of(conn: aiosqlite.Connection, user_id: int) -> str | None:
+    cursor = await conn.execute("SELECT language_code FROM users WHERE id = ?", (user_id,))
+    row = await cursor.fetchone()
+    await cursor.close()
+    return None if row is None else row[0]

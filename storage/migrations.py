@@ -109,6 +109,7 @@ CREATE TABLE broadcasts (
 );
 """
 
+
 class SchemaTooNew(Exception):
     """The database was written by a newer version of the bot."""
 

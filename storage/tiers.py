@@ -17,12 +17,11 @@ class TierRow:
     reminded_at: int | None
 
 
+COLUMNS = "user_id, tier, expires_at, source, trial_taken_at, reminded_at"
+
+
 async def get(conn: aiosqlite.Connection, user_id: int) -> TierRow | None:
-    cursor = await conn.execute(
-        "SELECT user_id, tier, expires_at, source, trial_taken_at, reminded_at "
-        "FROM user_tiers WHERE user_id = ?",
-        (user_id,),
-    )
+    cursor = await conn.execute(f"SELECT {COLUMNS} FROM user_tiers WHERE user_id = ?", (user_id,))
     row = await cursor.fetchone()
     await cursor.close()
     if row is None:

@@ -10,8 +10,8 @@ the last minute's spends per user, checked and taken with no ``await`` in betwee
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.services import clock

@@ -14,9 +14,9 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from bot.texts import common
+from bot.texts import admin, common, premium
 
-MODULES = (common,)
+MODULES = (common, premium, admin)
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
