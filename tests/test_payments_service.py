@@ -77,7 +77,12 @@ async def test_invoice_uses_the_configured_price_and_is_stored(db, tmp_path):
     assert (invoice.amount, invoice.currency, invoice.days) == (7, "XTR", 30)
     assert parse_payload(invoice.payload) == (USER, "tier1", invoice.nonce)
     row = await db.fetchone("SELECT * FROM invoices WHERE nonce = ?", (invoice.nonce,))
-    assert (row["user_id"], row["tier"], row["amount"], row["currency"]) == (USER, "tier1", 7, "XTR")
+    assert (row["user_id"], row["tier"], row["amount"], row["currency"]) == (
+        USER,
+        "tier1",
+        7,
+        "XTR",
+    )
     other = await service.create_invoice(USER, "tier1", now=T0)
     assert other.nonce != invoice.nonce
 
@@ -182,7 +187,9 @@ async def test_concurrent_deliveries_credit_once(service, db):
 async def test_same_tier_extends_from_current_expiry(service, db):
     await pay(service, await service.create_invoice(USER, "tier1", now=T0), charge="a")
     later = T0 + 10 * DAY
-    await pay(service, await service.create_invoice(USER, "tier1", now=later), charge="b", now=later)
+    await pay(
+        service, await service.create_invoice(USER, "tier1", now=later), charge="b", now=later
+    )
     assert await tier_of(db, now=later) == ("tier1", T0 + 60 * DAY)
 
 
@@ -190,7 +197,9 @@ async def test_expired_tier_starts_fresh(service, db):
     await pay(service, await service.create_invoice(USER, "tier1", now=T0), charge="a")
     later = T0 + 40 * DAY
     assert (await tier_of(db, now=later))[0] == "free"
-    await pay(service, await service.create_invoice(USER, "tier1", now=later), charge="b", now=later)
+    await pay(
+        service, await service.create_invoice(USER, "tier1", now=later), charge="b", now=later
+    )
     assert await tier_of(db, now=later) == ("tier1", later + 30 * DAY)
 
 
