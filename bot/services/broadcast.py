@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -54,6 +56,8 @@ class Broadcaster:
         progress_every: int = 100,
         max_tries: int = 3,
         retry_delay: float = 1.0,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.interval = 1.0 / per_second if per_second > 0 else 0.0
@@ -61,10 +65,12 @@ class Broadcaster:
         self.progress_every = progress_every
         self.max_tries = max_tries
         self.retry_delay = retry_delay
+        self._sleep = sleep
+        self._monotonic = monotonic
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
         self._pace_lock = asyncio.Lock()
-        self._last_send = 0.0
+        self._last_send = float("-inf")
 
     async def start(self, bot: Bot, *, admin_id: int, text: str, t: Translator) -> Started:
         now = clock.now()
@@ -123,11 +129,10 @@ class Broadcaster:
         if self.interval <= 0:
             return
         async with self._pace_lock:
-            loop = asyncio.get_running_loop()
-            wait = self._last_send + self.interval - loop.time()
+            wait = self._last_send + self.interval - self._monotonic()
             if wait > 0:
-                await asyncio.sleep(wait)
-            self._last_send = loop.time()
+                await self._sleep(wait)
+            self._last_send = self._monotonic()
 
     async def _run(self, bot: Bot, broadcast_id: int, t: Translator, note: str) -> None:
         try:
