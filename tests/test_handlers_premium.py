@@ -180,7 +180,8 @@ async def test_usage_shows_key_status_and_premium_button(tmp_path):
         assert "🔑 API key: none (/key)" in call.text
         assert buttons(call) == [("⭐ Premium", "prem:show")]
         await h.db.execute(
-            "INSERT INTO api_keys (user_id, key_hash, prefix, created_at) VALUES (14, 'h', 'vc_', 0)"
+            "INSERT INTO api_keys (user_id, key_hash, prefix, created_at) "
+            "VALUES (14, 'h', 'vc_', 0)"
         )
         await h.message(14, "/usage")
         assert "🔑 API key: active" in h.texts()[-1]
