@@ -19,7 +19,7 @@ def duration(t: Translator, seconds: int) -> str:
 def bar(used: int, limit: int, width: int = 10) -> str:
     if limit <= 0:
         return "▓" * width if limit == 0 else ""
-    filled = min(width, round(width * used / limit))
+    filled = min(width, int(width * used / limit + 0.5))
     return "▓" * filled + "░" * (width - filled)
 
 

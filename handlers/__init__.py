@@ -8,10 +8,20 @@ from __future__ import annotations
 from aiogram import Router
 
 
+def _detached(router: Router) -> Router:
+    """Module-level routers can belong to one dispatcher at a time. Tests build many
+    dispatchers in one process, so a router is detached from its previous parent first."""
+    parent = router.parent_router
+    if parent is not None:
+        parent.sub_routers.remove(router)
+        router._parent_router = None
+    return router
+
+
 def get_routers() -> list[Router]:
     from handlers import admin, errors, payments, premium, start, usage
 
-    return [
+    routers = [
         errors.router,
         admin.router,
         payments.router,
@@ -19,3 +29,4 @@ def get_routers() -> list[Router]:
         usage.router,
         premium.router,
     ]
+    return [_detached(r) for r in routers]

@@ -46,8 +46,14 @@ class Database:
                 raise DatabaseError(
                     f"cannot create folder {self.path.parent}: {exc.strerror}"
                 ) from None
+        pending = aiosqlite.connect(self.path, isolation_level=None)
+        # aiosqlite's worker thread is non-daemon: a connection left open by a crash path
+        # would keep the process alive after main() returned. Make it a daemon thread.
+        worker = getattr(pending, "_thread", None)
+        if worker is not None:
+            worker.daemon = True
         try:
-            conn = await aiosqlite.connect(self.path, isolation_level=None)
+            conn = await pending
         except sqlite3.Error as exc:
             raise DatabaseError(f"cannot open {self.path}: {exc}") from None
         conn.row_factory = aiosqlite.Row

@@ -120,5 +120,7 @@ def test_bad_values_name_the_variable(env, variable):
 
 
 def test_channel_forms():
-    assert Settings.from_env({"BOT_TOKEN": TOKEN, "REQUIRED_CHANNEL": "-1001234567890"}).required_channel == "-1001234567890"
-    assert Settings.from_env({"BOT_TOKEN": TOKEN, "REQUIRED_CHANNEL": "https://t.me/vc_news"}).required_channel == "@vc_news"
+    by_id = Settings.from_env({"BOT_TOKEN": TOKEN, "REQUIRED_CHANNEL": "-1001234567890"})
+    assert by_id.required_channel == "-1001234567890"
+    by_link = Settings.from_env({"BOT_TOKEN": TOKEN, "REQUIRED_CHANNEL": "https://t.me/vc_news"})
+    assert by_link.required_channel == "@vc_news"

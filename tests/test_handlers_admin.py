@@ -99,7 +99,7 @@ async def test_ban_blocks_everything_and_unban_restores(tmp_path):
         await h.message(1, "/start")
         await h.message(1, "hello")
         assert h.texts() == ["🚫 Your access to this bot has been blocked."] * 2
-        await h.feed(h.session.make_callback(1, "prem:show"))
+        await h.feed(h.session.make_callback(1, "prem:show:"))
         answer = h.session.last(AnswerCallbackQuery)
         assert answer.show_alert and "blocked" in answer.text
         assert len(h.texts()) == 2  # the callback got an alert, not the premium screen

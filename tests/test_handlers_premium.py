@@ -34,7 +34,7 @@ async def test_premium_lists_tiers_prices_limits_and_buttons(tmp_path):
         assert buttons(call) == [
             ("Buy Tier 1 — 500 ⭐", "prem:buy:tier1"),
             ("Buy Tier 2 — 1000 ⭐", "prem:buy:tier2"),
-            ("🎁 Try Tier 1 free for 24 h", "prem:trial"),
+            ("🎁 Try Tier 1 free for 24 h", "prem:trial:"),
         ]
 
 
@@ -96,14 +96,14 @@ async def test_lower_tier_is_not_offered_nor_sold_during_a_higher_one(tmp_path, 
 async def test_trial_start_then_refusals_with_the_next_date(tmp_path, monkeypatch):
     freeze(monkeypatch, T0)
     async with harness(tmp_path) as h:
-        await h.feed(h.session.make_callback(9, "prem:trial"))
+        await h.feed(h.session.make_callback(9, "prem:trial:"))
         assert "trial is on until 2026-01-02 12:00 UTC" in h.texts()[-1]
         # During the trial: no trial button, and a second tap is refused with the reason.
         await h.message(9, "/premium")
         call = h.session.last(SendMessage)
         assert "Your tier: <b>Tier 1</b> until 2026-01-02 12:00 UTC" in call.text
-        assert "prem:trial" not in [data for _, data in buttons(call)]
-        await h.feed(h.session.make_callback(9, "prem:trial"))
+        assert "prem:trial:" not in [data for _, data in buttons(call)]
+        await h.feed(h.session.make_callback(9, "prem:trial:"))
         answer = h.session.last(AnswerCallbackQuery)
         assert answer.show_alert and "You already have Tier 1" in answer.text
         # After the trial, within the cooldown: the next date, on the screen and on a tap.
@@ -112,19 +112,19 @@ async def test_trial_start_then_refusals_with_the_next_date(tmp_path, monkeypatc
         call = h.session.last(SendMessage)
         assert "Your tier: <b>Free</b>" in call.text
         assert "available again on 2026-01-08 12:00 UTC" in call.text
-        assert "prem:trial" not in [data for _, data in buttons(call)]
-        await h.feed(h.session.make_callback(9, "prem:trial", language_code="ru"))
+        assert "prem:trial:" not in [data for _, data in buttons(call)]
+        await h.feed(h.session.make_callback(9, "prem:trial:", language_code="ru"))
         answer = h.session.last(AnswerCallbackQuery)
         assert answer.show_alert and "2026-01-08 12:00" in answer.text and "снова" in answer.text
         # After the cooldown it can be taken again.
         freeze(monkeypatch, T0 + 7 * 86400)
-        await h.feed(h.session.make_callback(9, "prem:trial"))
+        await h.feed(h.session.make_callback(9, "prem:trial:"))
         assert "trial is on until 2026-01-09 12:00 UTC" in h.texts()[-1]
 
 
 async def test_premium_button_callback_shows_the_screen(tmp_path):
     async with harness(tmp_path) as h:
-        await h.feed(h.session.make_callback(10, "prem:show"))
+        await h.feed(h.session.make_callback(10, "prem:show:"))
         assert "⭐ <b>Premium</b>" in h.texts()[-1]
 
 
@@ -146,8 +146,8 @@ async def test_quota_refusal_says_what_and_when_and_offers_premium(tmp_path, mon
         call = h.session.last(SendMessage)
         assert "today's 🎨 Images limit (1)" in call.text
         assert "resets in 12 h 0 min" in call.text
-        assert buttons(call) == [("⭐ Premium", "prem:show")]
-        await h.feed(h.session.make_callback(11, "prem:show"))
+        assert buttons(call) == [("⭐ Premium", "prem:show:")]
+        await h.feed(h.session.make_callback(11, "prem:show:"))
         assert "⭐ <b>Premium</b>" in h.texts()[-1]
 
 
@@ -178,7 +178,7 @@ async def test_usage_shows_key_status_and_premium_button(tmp_path):
         await h.message(14, "/usage")
         call = h.session.last(SendMessage)
         assert "🔑 API key: none (/key)" in call.text
-        assert buttons(call) == [("⭐ Premium", "prem:show")]
+        assert buttons(call) == [("⭐ Premium", "prem:show:")]
         await h.db.execute(
             "INSERT INTO api_keys (user_id, key_hash, prefix, created_at) "
             "VALUES (14, 'h', 'vc_', 0)"

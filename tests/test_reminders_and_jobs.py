@@ -36,7 +36,7 @@ async def test_reminder_once_a_day_before_expiry(tmp_path, monkeypatch):
         call = h.session.last(SendMessage)
         assert call.chat_id == 1
         assert "Your Tier 1 ends on 2026-01-03 12:00 UTC (in 23 h 0 min)" in call.text
-        assert buttons(call) == [("⭐ Premium", "prem:show")]
+        assert buttons(call) == [("⭐ Premium", "prem:show:")]
         assert await reminders.run_once(h.bot, now=T0 + DAY + 2 * HOUR) == 0  # once only
         assert await reminders.run_once(h.bot, now=T0 + 29 * DAY + HOUR) == 1
         assert "заканчивается" in h.session.last(SendMessage).text

@@ -120,7 +120,8 @@ async def test_transaction_rolls_back_on_error(db):
 async def test_foreign_keys_are_enforced(db):
     with pytest.raises(sqlite3.IntegrityError):
         await db.execute(
-            "INSERT INTO usage_daily (user_id, day, kind, used) VALUES (999, '2026-01-01', 'chat', 1)"
+            "INSERT INTO usage_daily (user_id, day, kind, used) "
+            "VALUES (999, '2026-01-01', 'chat', 1)"
         )
 
 
