@@ -82,7 +82,8 @@ class Broadcaster:
         return Started(row, total)
 
     async def resume(self, bot: Bot) -> list[int]:
-        """Go on with every broadcast a previous run left running."""
+        """Go on with every broadcast a previous run left running (called at start)."""
+        self._stopping.clear()
         async with self.db.transaction() as conn:
             rows = await repo.running(conn)
         resumed = []
