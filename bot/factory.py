@@ -2,8 +2,9 @@
 
 Tests and ``__main__`` call the same two functions, so what is tested is what runs.
 Long-lived objects go in as dispatcher workflow data; handlers receive them by name:
-``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``, and for premium
-and admin: ``payments``, ``admin_service``, ``broadcaster``, ``reminders``.
+``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``, and for chat
+``model_catalog`` and ``chat_service``; for premium and admin ``payments``, ``admin_service``,
+``broadcaster``, ``reminders`` (tests may pass their own as keyword arguments).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from bot.clients import Clients
+from bot.clients.openai_compat import chat_clients
 from bot.config import Settings
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.quota import QuotaMiddleware
@@ -25,6 +27,9 @@ from bot.middlewares.retry import RetryAfterMiddleware
 from bot.middlewares.user import InFlight, UserMiddleware
 from bot.services.admin import AdminService
 from bot.services.broadcast import Broadcaster
+from bot.services.chat import ChatService
+from bot.services.conversation import Conversation
+from bot.services.models import ModelCatalog
 from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
 from bot.services.reminders import Reminders
@@ -51,6 +56,18 @@ def create_dispatcher(
     users = UserService(db)
     quota_service = QuotaService(db, settings.limits)
     inflight = InFlight()
+    # chat (issue 3)
+    model_catalog = extra.pop("model_catalog", None) or ModelCatalog(clients.http, settings, db)
+    chat_service = extra.pop("chat_service", None) or ChatService(
+        catalog=model_catalog,
+        clients=clients.chat or chat_clients(clients.http, settings),
+        conversation=Conversation(
+            db,
+            system_prompt=settings.system_prompt,
+            max_messages=settings.chat_history_messages,
+            max_chars=settings.chat_history_chars,
+        ),
+    )
     # Premium and admin services; tests may pass their own under the same names.
     services: dict[str, Any] = {
         "payments": PaymentService(db, settings),
@@ -66,6 +83,8 @@ def create_dispatcher(
         users=users,
         quota_service=quota_service,
         inflight=inflight,
+        model_catalog=model_catalog,
+        chat_service=chat_service,
         **services,
     )
     dp.update.outer_middleware(UserMiddleware(users, inflight))

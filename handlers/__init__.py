@@ -19,8 +19,10 @@ def _detached(router: Router) -> Router:
 
 
 def get_routers() -> list[Router]:
-    from handlers import admin, errors, payments, premium, start, usage
+    from handlers import admin, chat, errors, model, payments, photo, premium, start, usage
 
+    # payments before anything that could take a message; chat holds the catch-all text
+    # handler: keep it last.
     routers = [
         errors.router,
         admin.router,
@@ -28,5 +30,8 @@ def get_routers() -> list[Router]:
         start.router,
         usage.router,
         premium.router,
+        model.router,
+        photo.router,
+        chat.router,
     ]
     return [_detached(r) for r in routers]

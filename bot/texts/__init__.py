@@ -14,9 +14,9 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from bot.texts import admin, common, premium
+from bot.texts import admin, chat, common, premium
 
-MODULES = (common, premium, admin)
+MODULES = (common, chat, premium, admin)
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
