@@ -55,14 +55,27 @@ async def successful_payment(
 ) -> None:
     paid = message.successful_payment
     assert paid is not None and message.from_user is not None
-    outcome = await payments.receive(
-        user_id=message.from_user.id,
-        charge_id=paid.telegram_payment_charge_id,
-        provider_charge_id=paid.provider_payment_charge_id or None,
-        payload=paid.invoice_payload,
-        currency=paid.currency,
-        amount=paid.total_amount,
-    )
+    try:
+        outcome = await payments.receive(
+            user_id=message.from_user.id,
+            charge_id=paid.telegram_payment_charge_id,
+            provider_charge_id=paid.provider_payment_charge_id or None,
+            payload=paid.invoice_payload,
+            currency=paid.currency,
+            amount=paid.total_amount,
+        )
+    except Exception:
+        # Telegram does not deliver this update again: leave everything needed to credit or
+        # refund it by hand in the log (a recorded payment is credited at the next start).
+        logger.error(
+            "successful payment not processed: charge %s, user %d, %d %s, payload %r",
+            paid.telegram_payment_charge_id,
+            message.from_user.id,
+            paid.total_amount,
+            paid.currency,
+            paid.invoice_payload,
+        )
+        raise
     await message.answer(receipt_text(t, outcome))
     if outcome.status == "unmatched":
         await tell_admins_unmatched(bot, settings, users, outcome)

@@ -140,3 +140,22 @@ async def test_pre_checkout_times_out_into_a_refusal(tmp_path, monkeypatch):
         monkeypatch.setattr(module, "PRE_CHECKOUT_BUDGET", 0.01)
         answer = await pre_checkout(h, 10, invoice)
         assert answer.ok is False and "busy" in answer.error_message
+
+
+async def test_a_payment_that_cannot_be_stored_is_logged_for_the_operator(tmp_path, caplog):
+    import logging
+
+    async with harness(tmp_path) as h:
+        invoice = await request_invoice(h, 11, "tier1")
+        payments = h.dp.workflow_data["payments"]
+
+        async def broken(**kwargs):
+            raise RuntimeError("database is locked")
+
+        payments.receive = broken
+        with caplog.at_level(logging.ERROR):
+            text = await pay(h, 11, invoice, "lost-charge")
+        assert "Sorry" in text  # the user hears about it, no silence
+        assert "successful payment not processed: charge lost-charge, user 11, 500 XTR" in (
+            caplog.text
+        )
