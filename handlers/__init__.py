@@ -19,10 +19,25 @@ def _detached(router: Router) -> Router:
 
 
 def get_routers() -> list[Router]:
-    from handlers import admin, chat, errors, model, payments, photo, premium, start, usage
+    from handlers import (
+        admin,
+        cancel,
+        channel,
+        chat,
+        errors,
+        images,
+        keys,
+        model,
+        payments,
+        photo,
+        premium,
+        settings,
+        start,
+        usage,
+    )
 
-    # payments before anything that could take a message; chat holds the catch-all text
-    # handler: keep it last.
+    # admin (filtered to ADMIN_IDS) and payments before anything that could take a message;
+    # chat holds the catch-all text handler: keep it last.
     routers = [
         errors.router,
         admin.router,
@@ -30,8 +45,13 @@ def get_routers() -> list[Router]:
         start.router,
         usage.router,
         premium.router,
+        keys.router,
+        channel.router,
         model.router,
         photo.router,
+        cancel.router,
+        images.router,
+        settings.router,
         chat.router,
     ]
     return [_detached(r) for r in routers]

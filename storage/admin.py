@@ -51,29 +51,15 @@ async def usage_on(conn: aiosqlite.Connection, day: str) -> dict[str, int]:
 
 
 async def set_banned(conn: aiosqlite.Connection, user_id: int, banned: bool, now: int) -> bool:
-    """Ban or unban; False when the user is unknown. A banned user's API key is switched
-    off (reason 'banned'); unbanning switches on only a key that the ban switched off."""
+    """Ban or unban; False when the user is unknown. The API key is not touched: the key
+    service refuses the keys of banned users itself (``users.is_banned``)."""
     cursor = await conn.execute(
         "UPDATE users SET is_banned = ?, updated_at = ? WHERE id = ?",
         (1 if banned else 0, now, user_id),
     )
     found = cursor.rowcount == 1
     await cursor.close()
-    if not found:
-        return False
-    if banned:
-        await conn.execute(
-            "UPDATE api_keys SET is_active = 0, inactive_reason = 'banned' "
-            "WHERE user_id = ? AND is_active = 1",
-            (user_id,),
-        )
-    else:
-        await conn.execute(
-            "UPDATE api_keys SET is_active = 1, inactive_reason = NULL "
-            "WHERE user_id = ? AND inactive_reason = 'banned'",
-            (user_id,),
-        )
-    return True
+    return found
 
 
 async def user_exists(conn: aiosqlite.Connection, user_id: int) -> bool:

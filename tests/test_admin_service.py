@@ -111,28 +111,13 @@ async def test_stats_counts_everything(db, settings):
     assert stats.day == "2026-01-16"
 
 
-async def test_ban_switches_the_key_off_and_unban_back_on(db):
+async def test_ban_and_unban(db):
     await add_user(db, 1)
-    await add_key(db, 1)
     service = AdminService(db)
     assert await service.set_banned(1, True)
-    row = await db.fetchone("SELECT is_banned FROM users WHERE id = 1")
-    assert row["is_banned"] == 1
-    key = await db.fetchone("SELECT is_active, inactive_reason FROM api_keys WHERE user_id = 1")
-    assert (key["is_active"], key["inactive_reason"]) == (0, "banned")
+    assert await db.fetchval("SELECT is_banned FROM users WHERE id = 1") == 1
     assert await service.set_banned(1, False)
-    key = await db.fetchone("SELECT is_active, inactive_reason FROM api_keys WHERE user_id = 1")
-    assert (key["is_active"], key["inactive_reason"]) == (1, None)
-
-
-async def test_unban_leaves_a_key_switched_off_for_another_reason(db):
-    await add_user(db, 1)
-    await add_key(db, 1, active=False, reason="left_channel")
-    service = AdminService(db)
-    await service.set_banned(1, True)
-    await service.set_banned(1, False)
-    key = await db.fetchone("SELECT is_active, inactive_reason FROM api_keys WHERE user_id = 1")
-    assert (key["is_active"], key["inactive_reason"]) == (0, "left_channel")
+    assert await db.fetchval("SELECT is_banned FROM users WHERE id = 1") == 0
 
 
 async def test_ban_unknown_user(db):

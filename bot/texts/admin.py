@@ -29,7 +29,9 @@ EN = {
     # /ban /unban
     "admin.ban_usage": "Usage: <code>/ban user_id</code>",
     "admin.unban_usage": "Usage: <code>/unban user_id</code>",
-    "admin.banned": "🚫 User <code>{user_id}</code> is blocked; their API key is switched off.",
+    "admin.banned": (
+        "🚫 User <code>{user_id}</code> is blocked; their API key is refused meanwhile."
+    ),
     "admin.unbanned": "✅ User <code>{user_id}</code> is unblocked.",
     "admin.ban_admin": "An admin cannot be blocked.",
     # /refund
@@ -98,7 +100,9 @@ RU = {
     ),
     "admin.ban_usage": "Формат: <code>/ban user_id</code>",
     "admin.unban_usage": "Формат: <code>/unban user_id</code>",
-    "admin.banned": "🚫 Пользователь <code>{user_id}</code> заблокирован, его API-ключ отключён.",
+    "admin.banned": (
+        "🚫 Пользователь <code>{user_id}</code> заблокирован, его API-ключ не принимается."
+    ),
     "admin.unbanned": "✅ Пользователь <code>{user_id}</code> разблокирован.",
     "admin.ban_admin": "Администратора заблокировать нельзя.",
     "admin.refund_usage": "Формат: <code>/refund charge_id</code> (из квитанции)",
