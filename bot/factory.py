@@ -2,8 +2,11 @@
 
 Tests and ``__main__`` call the same two functions, so what is tested is what runs.
 Long-lived objects go in as dispatcher workflow data; handlers receive them by name:
-``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``, and for chat
-``model_catalog`` and ``chat_service`` (tests may pass their own as keyword arguments).
+``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``; for chat
+``model_catalog`` and ``chat_service`` (tests may pass their own as keyword arguments);
+for images and GIFs ``cancels``, ``images``, ``generations`` and ``results``; for keys
+``key_service`` and ``channel_gate`` (REQUIRED_CHANNEL's state, None when not gated); for
+premium and admin ``payments``, ``admin_service``, ``broadcaster``, ``reminders``.
 """
 
 from __future__ import annotations
@@ -16,19 +19,29 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
-from bot.clients import Clients
+from bot.clients import Clients, image_client
 from bot.clients.openai_compat import chat_clients
 from bot.clients.telegram import JsonAiohttpSession
 from bot.config import Settings
 from bot.dispatch import inline_magic_filters
+from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.quota import QuotaMiddleware
 from bot.middlewares.response_types import KeepResponseTypes
 from bot.middlewares.retry import RetryAfterMiddleware
 from bot.middlewares.user import InFlight, UserMiddleware
+from bot.services.admin import AdminService
+from bot.services.broadcast import Broadcaster
+from bot.services.cancel import CancelRegistry
 from bot.services.chat import ChatService
 from bot.services.conversation import Conversation
+from bot.services.generation import Generations, ResultStore
+from bot.services.images import Catalogue, ImageService
+from bot.services.keys import KeyService
 from bot.services.models import ModelCatalog
+from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
+from bot.services.reminders import Reminders
+from bot.services.subscription import Channel
 from bot.services.users import UserService
 from handlers import get_routers
 from storage.db import Database
@@ -65,6 +78,27 @@ def create_dispatcher(
             max_chars=settings.chat_history_chars,
         ),
     )
+    # images and GIFs
+    if clients.images is None:
+        clients.images = image_client(settings, clients.http)
+    cancels = CancelRegistry()
+    images = ImageService(db, Catalogue(clients.images), settings.image_model)
+    generations = Generations(
+        quota_service,
+        cancels,
+        concurrency=settings.generation_concurrency,
+        timeout=settings.generation_timeout,
+    )
+    key_service = KeyService(db)
+    channel_gate = Channel.from_setting(settings.required_channel)
+    # Premium and admin services; tests may pass their own under the same names.
+    services: dict[str, Any] = {
+        "payments": PaymentService(db, settings),
+        "admin_service": AdminService(db),
+        "broadcaster": Broadcaster(db),
+        "reminders": Reminders(db),
+    }
+    services.update(extra)
     dp = Dispatcher(
         # No handler uses aiogram's FSM (states live in SQLite); without it no update pays
         # for a state lookup. Remove this line before adding a handler with ``state``.
@@ -77,12 +111,26 @@ def create_dispatcher(
         inflight=inflight,
         model_catalog=model_catalog,
         chat_service=chat_service,
-        **extra,
+        cancels=cancels,
+        images=images,
+        generations=generations,
+        results=ResultStore(),
+        key_service=key_service,
+        channel_gate=channel_gate,
+        **services,
     )
+    # Registered before bot.app's on_shutdown: waits still running at shutdown end now, their
+    # units are given back and their users told, instead of being cut off later.
+    dp.shutdown.register(_stop_long_waits)
     dp.update.outer_middleware(UserMiddleware(users, inflight))
+    dp.update.outer_middleware(BanMiddleware(settings.admin_ids))
     quota_mw = QuotaMiddleware(quota_service)
     dp.message.middleware(quota_mw)
     dp.callback_query.middleware(quota_mw)
     dp.include_routers(*get_routers())
     inline_magic_filters(dp)
     return dp
+
+
+async def _stop_long_waits(cancels: CancelRegistry) -> None:
+    cancels.cancel_all()

@@ -19,8 +19,39 @@ def _detached(router: Router) -> Router:
 
 
 def get_routers() -> list[Router]:
-    from handlers import chat, errors, model, photo, start, usage
+    from handlers import (
+        admin,
+        cancel,
+        channel,
+        chat,
+        errors,
+        images,
+        keys,
+        model,
+        payments,
+        photo,
+        premium,
+        settings,
+        start,
+        usage,
+    )
 
+    # admin (filtered to ADMIN_IDS) and payments before anything that could take a message;
     # chat holds the catch-all text handler: keep it last.
-    routers = [errors.router, start.router, usage.router, model.router, photo.router, chat.router]
+    routers = [
+        errors.router,
+        admin.router,
+        payments.router,
+        start.router,
+        usage.router,
+        premium.router,
+        keys.router,
+        channel.router,
+        model.router,
+        photo.router,
+        cancel.router,
+        images.router,
+        settings.router,
+        chat.router,
+    ]
     return [_detached(r) for r in routers]
