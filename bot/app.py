@@ -24,8 +24,10 @@ from bot.commands import register_commands
 from bot.config import Settings
 from bot.factory import create_bot, create_dispatcher
 from bot.middlewares.user import InFlight
+from bot.payment_journal import JournalingRequestHandler, PaymentJournal
 from bot.premium_jobs import start_premium_jobs, stop_premium_jobs
 from bot.services.reconcile import on_shutdown_keys, on_startup_keys
+from bot.services.recovery import give_back_interrupted
 from storage.db import Database, DatabaseError
 
 logger = logging.getLogger("bot")
@@ -71,14 +73,17 @@ async def run_polling(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
 
 
 async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiogram.webhook.aiohttp_server import setup_application
 
     assert settings.webhook_url is not None and settings.webhook_secret is not None
     path = urlsplit(settings.webhook_url).path or "/"
     app = web.Application()
-    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=settings.webhook_secret).register(
-        app, path=path
-    )
+    JournalingRequestHandler(
+        journal=PaymentJournal(dp["payments"]),
+        dispatcher=dp,
+        bot=bot,
+        secret_token=settings.webhook_secret,
+    ).register(app, path=path)
 
     async def set_webhook(bot: Bot) -> None:
         await bot.set_webhook(
@@ -147,6 +152,7 @@ async def amain(settings: Settings) -> None:
     bot = create_bot(settings)
     dp = create_dispatcher(settings, db, clients)
     dp.startup.register(on_startup)
+    dp.startup.register(give_back_interrupted)
     dp.startup.register(on_startup_keys)
     # Before on_shutdown: the key re-check must stop while the database is still open.
     dp.shutdown.register(on_shutdown_keys)
@@ -165,6 +171,7 @@ async def amain(settings: Settings) -> None:
         if settings.webhook_url:
             await run_webhook(bot, dp, settings)
         else:
+            bot.session.middleware(PaymentJournal(dp["payments"]))
             await run_polling(bot, dp, settings)
     except TelegramUnauthorizedError:
         raise StartupError("BOT_TOKEN: Telegram refused this token (Unauthorized)") from None

@@ -10,9 +10,10 @@ from __future__ import annotations
 import html
 import logging
 import re
+import sqlite3
 from typing import Any
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent, InlineKeyboardMarkup, User
@@ -22,6 +23,7 @@ from bot.render import duration
 from bot.services.errors import DomainError, QuotaExceeded
 from bot.texts import Translator
 from bot.tiers import TIER2
+from storage.sqlite import is_busy
 
 logger = logging.getLogger(__name__)
 router = Router(name=__name__)
@@ -87,6 +89,22 @@ async def on_domain_error(event: ErrorEvent, bot: Bot, **data: Any) -> None:
     if isinstance(exc, QuotaExceeded) and exc.params.get("tier") != TIER2:
         markup = premium_button(t)  # a refused request offers /premium
     await tell_user(event, bot, render_domain_error(t, exc), markup)
+
+
+def _database_busy(exc: Exception) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and is_busy(exc)
+
+
+@router.errors(ExceptionTypeFilter(sqlite3.OperationalError), F.exception.func(_database_busy))
+async def on_database_busy(event: ErrorEvent, bot: Bot, **data: Any) -> None:
+    """The database stayed locked by another process past the busy timeout (a long backup,
+    an operator's shell): the user is asked to come back, nothing was written."""
+    logger.warning(
+        "update %s (%s): database locked by another process for too long",
+        event.update.update_id,
+        event.update.event_type,
+    )
+    await tell_user(event, bot, _translator(data)("error.db_busy"))
 
 
 @router.errors()

@@ -160,6 +160,7 @@ async def _generate(
             deliver=deliver,
             on_queued=on_queued,
             progress=progress,
+            chat_id=target.chat_id,
         )
     except OperationCancelled as exc:
         # By /cancel: its handler has already told the user. By shutdown: say so here.

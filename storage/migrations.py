@@ -110,11 +110,27 @@ CREATE TABLE broadcasts (
 """
 
 
+# Quota units spent for work still in progress (an answer, a generation). The row goes when
+# the work ends (delivered: kept; failed: given back); one left behind by a killed process is
+# given back at the next start and its user told (bot.services.recovery).
+_V2 = """
+CREATE TABLE quota_holds (
+    id          INTEGER PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    chat_id     INTEGER,                              -- where to tell the user
+    day         TEXT NOT NULL,                        -- the usage_daily day it was spent on
+    kind        TEXT NOT NULL,
+    amount      INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+"""
+
+
 class SchemaTooNew(Exception):
     """The database was written by a newer version of the bot."""
 
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 LATEST = len(MIGRATIONS)
 
 

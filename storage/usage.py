@@ -46,3 +46,42 @@ async def used_on(conn: aiosqlite.Connection, *, user_id: int, day: str) -> dict
     rows = await cursor.fetchall()
     await cursor.close()
     return {row[0]: int(row[1]) for row in rows}
+
+
+async def hold(
+    conn: aiosqlite.Connection,
+    *,
+    user_id: int,
+    chat_id: int | None,
+    day: str,
+    kind: str,
+    amount: int,
+    now: int,
+) -> int:
+    """Note a unit spent for work in progress; returns the hold's id."""
+    cursor = await conn.execute(
+        "INSERT INTO quota_holds (user_id, chat_id, day, kind, amount, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (user_id, chat_id, day, kind, amount, now),
+    )
+    hold_id = cursor.lastrowid
+    await cursor.close()
+    assert hold_id is not None
+    return hold_id
+
+
+async def release(conn: aiosqlite.Connection, hold_id: int) -> bool:
+    """Forget a hold (its work ended); False if it was already gone."""
+    cursor = await conn.execute("DELETE FROM quota_holds WHERE id = ?", (hold_id,))
+    gone = cursor.rowcount == 1
+    await cursor.close()
+    return gone
+
+
+async def holds(conn: aiosqlite.Connection) -> list[aiosqlite.Row]:
+    cursor = await conn.execute(
+        "SELECT id, user_id, chat_id, day, kind, amount FROM quota_holds ORDER BY id"
+    )
+    rows = list(await cursor.fetchall())
+    await cursor.close()
+    return rows

@@ -16,6 +16,7 @@ EXPECTED_TABLES = {
     "usage_daily",
     "messages",
     "broadcasts",
+    "quota_holds",
 }
 
 

@@ -3,7 +3,9 @@
 An inner middleware (flags are known only once a handler matched). The handler receives the
 spent :class:`~bot.services.quota.Ticket` as ``quota``; if the handler raises, the unit is
 given back before the error goes on to the error router. A handler that delivered nothing
-without raising calls ``await quota.refund()`` itself.
+without raising calls ``await quota.refund()`` itself. The unit is held (see
+:class:`~bot.services.quota.Ticket`) until the handler returns, so a unit spent by a process
+that dies mid-answer is given back at the next start.
 """
 
 from __future__ import annotations
@@ -32,10 +34,15 @@ class QuotaMiddleware(BaseMiddleware):
         user = data.get("user")
         if kind is None or user is None:
             return await handler(event, data)
-        ticket = await self.quota.spend(user.id, kind)
+        chat = data.get("event_chat")
+        ticket = await self.quota.spend(
+            user.id, kind, hold=True, chat_id=chat.id if chat is not None else user.id
+        )
         data["quota"] = ticket
         try:
-            return await handler(event, data)
+            result = await handler(event, data)
         except BaseException:
             await ticket.refund()
             raise
+        await ticket.settle()
+        return result

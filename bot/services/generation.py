@@ -207,16 +207,21 @@ class Generations:
         deliver: Callable[[Media], Awaitable[T]],
         on_queued: OnQueued | None = None,
         progress: Callable[[], AbstractAsyncContextManager[Any]] | None = None,
+        chat_id: int | None = None,
     ) -> T:
-        """Spend, wait, generate, deliver; give the unit back if anything fails."""
+        """Spend, wait, generate, deliver; give the unit back if anything fails (or, if the
+        process dies meanwhile, at the next start: the unit is held until delivery and the
+        user is told in ``chat_id``)."""
         async with self.exclusive(user_id) as job:
-            ticket = await self.quota.spend(user_id, kind)
+            ticket = await self.quota.spend(user_id, kind, hold=True, chat_id=chat_id)
             try:
                 media = await self._run(job, user_id, kind, work, on_queued, progress)
-                return await deliver(media)
+                delivered = await deliver(media)
             except BaseException:
                 await ticket.refund()
                 raise
+            await ticket.settle()
+            return delivered
 
     async def _run(
         self,

@@ -30,7 +30,12 @@ class TierState:
 
 @dataclass(slots=True)
 class Ticket:
-    """One spent unit. Refunding twice is a no-op."""
+    """One spent unit. Refunding twice is a no-op.
+
+    A ticket spent with ``hold=True`` is also written down as work in progress until it is
+    settled (the work was delivered: the unit stays spent) or refunded; a hold that outlives
+    its process (kill -9, power loss) is given back at the next start.
+    """
 
     user_id: int
     kind: str
@@ -38,12 +43,30 @@ class Ticket:
     amount: int
     _service: QuotaService = field(repr=False)
     refunded: bool = False
+    hold_id: int | None = None
 
     async def refund(self) -> None:
         if self.refunded:
             return
         self.refunded = True
         await self._service.refund(self)
+
+    async def settle(self) -> None:
+        """The work was delivered: the unit stays spent and the hold is dropped."""
+        if self.hold_id is None or self.refunded:
+            return
+        hold_id, self.hold_id = self.hold_id, None
+        async with self._service.db.transaction() as conn:
+            await usage_repo.release(conn, hold_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """Work that a previous run of the bot did not finish; its unit was given back."""
+
+    user_id: int
+    chat_id: int | None
+    kind: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +155,14 @@ class QuotaService:
         return self.limits[tier].daily_limit(kind)
 
     async def spend(
-        self, user_id: int, kind: str, *, amount: int = 1, now: int | None = None
+        self,
+        user_id: int,
+        kind: str,
+        *,
+        amount: int = 1,
+        now: int | None = None,
+        hold: bool = False,
+        chat_id: int | None = None,
     ) -> Ticket:
         if kind not in KINDS:
             raise ValueError(f"unknown quota kind {kind!r}")
@@ -142,10 +172,21 @@ class QuotaService:
         day = clock.utc_day(now)
         slot = self.burst.take(user_id, self.limits[tier].per_minute, now)
         try:
+            hold_id = None
             async with self.db.transaction() as conn:
                 used = await usage_repo.spend(
                     conn, user_id=user_id, day=day, kind=kind, limit=limit, amount=amount
                 )
+                if used is not None and hold:
+                    hold_id = await usage_repo.hold(
+                        conn,
+                        user_id=user_id,
+                        chat_id=chat_id,
+                        day=day,
+                        kind=kind,
+                        amount=amount,
+                        now=now,
+                    )
         except BaseException:
             self.burst.release(user_id, slot)
             raise
@@ -158,13 +199,34 @@ class QuotaService:
                 tier=tier,
                 reset_in=clock.seconds_to_utc_midnight(now),
             )
-        return Ticket(user_id=user_id, kind=kind, day=day, amount=amount, _service=self)
+        return Ticket(
+            user_id=user_id, kind=kind, day=day, amount=amount, _service=self, hold_id=hold_id
+        )
 
     async def refund(self, ticket: Ticket) -> None:
+        hold_id, ticket.hold_id = ticket.hold_id, None
         async with self.db.transaction() as conn:
             await usage_repo.refund(
                 conn, user_id=ticket.user_id, day=ticket.day, kind=ticket.kind, amount=ticket.amount
             )
+            if hold_id is not None:
+                await usage_repo.release(conn, hold_id)
+
+    async def recover(self) -> list[Interrupted]:
+        """Give back every unit still held by work a previous run did not finish. Run once
+        at start, before any update is handled."""
+        async with self.db.transaction() as conn:
+            rows = await usage_repo.holds(conn)
+            for row in rows:
+                await usage_repo.refund(
+                    conn,
+                    user_id=row["user_id"],
+                    day=row["day"],
+                    kind=row["kind"],
+                    amount=row["amount"],
+                )
+                await usage_repo.release(conn, row["id"])
+        return [Interrupted(row["user_id"], row["chat_id"], row["kind"]) for row in rows]
 
     async def today(self, user_id: int, now: int | None = None) -> list[KindUsage]:
         now = clock.now() if now is None else now

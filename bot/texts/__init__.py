@@ -14,9 +14,9 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from bot.texts import admin, chat, common, images, keys, premium
+from bot.texts import admin, chat, common, faults, images, keys, premium
 
-MODULES = (common, chat, images, keys, premium, admin)
+MODULES = (common, chat, images, keys, premium, admin, faults)
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"

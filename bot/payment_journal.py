@@ -1,0 +1,101 @@
+"""A successful payment is written down before Telegram is told it arrived.
+
+Telegram delivers ``successful_payment`` once. With long polling, aiogram confirms a batch of
+updates by asking for the next one - right after it has *started* handling them - so a bot
+killed between that moment and the handler's first write would lose a paid-for purchase:
+Telegram never sends it again. With webhooks, aiogram answers 200 before handling.
+
+:class:`PaymentJournal` closes that window. As a session middleware it sees what
+``getUpdates`` returns before the polling loop does, and records every successful payment in
+it (``PaymentService.record``: idempotent, keyed by the charge id) first. If the record
+fails, the batch is refused (the middleware raises), aiogram's polling backs off and asks
+again with the same offset, and Telegram sends the same updates again. The handler records
+again (a no-op) and credits; a payment recorded but not credited is credited at the next
+start (``bot.premium_jobs``). :class:`JournalingRequestHandler` does the same for webhooks,
+after the secret check and before the 200.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware
+from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.types import Update
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.services import clock
+from bot.services.payments import PaymentService
+
+logger = logging.getLogger(__name__)
+
+
+class PaymentJournal(BaseRequestMiddleware):
+    def __init__(self, payments: PaymentService) -> None:
+        self.payments = payments
+
+    async def __call__(self, make_request: Any, bot: Bot, method: TelegramMethod[Any]) -> Any:
+        result = await make_request(bot, method)
+        if isinstance(method, GetUpdates) and result:
+            for update in result:
+                await self.note(update)
+        return result
+
+    async def note(self, update: Update) -> None:
+        """Record the payment in ``update``, if there is one. Raises when it cannot."""
+        message = update.message
+        paid = message.successful_payment if message is not None else None
+        if paid is None or message is None or message.from_user is None:
+            return
+        try:
+            await self.payments.record(
+                user_id=message.from_user.id,
+                charge_id=paid.telegram_payment_charge_id,
+                provider_charge_id=paid.provider_payment_charge_id or None,
+                payload=paid.invoice_payload,
+                currency=paid.currency,
+                amount=paid.total_amount,
+                now=clock.now(),
+            )
+        except Exception:
+            logger.exception(
+                "could not record payment %s of user %d on arrival; it will be fetched again",
+                paid.telegram_payment_charge_id,
+                message.from_user.id,
+            )
+            raise
+
+
+class JournalingRequestHandler(SimpleRequestHandler):
+    """aiogram's webhook handler, recording a successful payment before answering 200.
+    A payment that cannot be recorded gets a 500: Telegram delivers it again later."""
+
+    def __init__(self, *, journal: PaymentJournal, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.journal = journal
+
+    async def handle(self, request: web.Request) -> web.Response:
+        bot = await self.resolve_bot(request)
+        if self.verify_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), bot):
+            update = await self._payment_update(request, bot)
+            if update is not None:
+                try:
+                    await self.journal.note(update)
+                except Exception:
+                    return web.Response(body="payment not recorded, retry", status=500)
+        return await super().handle(request)
+
+    @staticmethod
+    async def _payment_update(request: web.Request, bot: Bot) -> Update | None:
+        """The update if it carries a successful payment (anything unreadable is left to
+        aiogram, as before)."""
+        try:
+            raw = await request.json(loads=bot.session.json_loads)
+            if not isinstance(raw, dict) or "successful_payment" not in (raw.get("message") or {}):
+                return None
+            return Update.model_validate(raw, context={"bot": bot})
+        except (ValueError, TypeError, AttributeError):
+            return None
