@@ -25,6 +25,7 @@ def get_routers() -> list[Router]:
         channel,
         chat,
         errors,
+        fallback,
         images,
         keys,
         model,
@@ -53,5 +54,6 @@ def get_routers() -> list[Router]:
         images.router,
         settings.router,
         chat.router,
+        fallback.router,  # callback queries no other router took
     ]
     return [_detached(r) for r in routers]

@@ -224,7 +224,9 @@ async def test_telling_a_user_who_blocked_the_bot_does_not_stop_the_start(tmp_pa
     try:
         users = UserService(db)
         for uid in (10, 11):
-            await users.touch(uid, username=None, first_name="A", last_name=None, language_code=None)
+            await users.touch(
+                uid, username=None, first_name="A", last_name=None, language_code=None
+            )
             await QuotaService(db, default_limits()).spend(uid, CHAT, hold=True, chat_id=uid)
         session = RecordingSession()
         session.blocked_chats.add(10)

@@ -1,4 +1,5 @@
-"""Texts for what goes wrong outside a feature: restarts, an overloaded database."""
+"""Texts for what goes wrong outside a feature: restarts, an overloaded database, stale
+buttons."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ EN = {
         "Nothing was used up: please send it again."
     ),
     "error.db_busy": "⏳ The bot is very busy right now. Please try again in a minute.",
+    "fallback.stale_button": "⌛ This button is no longer active. Please send the command again.",
 }
 
 RU = {
@@ -16,4 +18,5 @@ RU = {
         "Лимит не списан — отправьте запрос ещё раз."
     ),
     "error.db_busy": "⏳ Бот сейчас перегружен. Попробуйте ещё раз через минуту.",
+    "fallback.stale_button": "⌛ Эта кнопка больше не работает. Отправьте команду ещё раз.",
 }
