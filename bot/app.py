@@ -79,7 +79,7 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
     path = urlsplit(settings.webhook_url).path or "/"
     app = web.Application()
     JournalingRequestHandler(
-        journal=PaymentJournal(dp["payments"]),
+        journal=PaymentJournal(dp["payments"], dp["users"]),
         dispatcher=dp,
         bot=bot,
         secret_token=settings.webhook_secret,
@@ -171,7 +171,7 @@ async def amain(settings: Settings) -> None:
         if settings.webhook_url:
             await run_webhook(bot, dp, settings)
         else:
-            bot.session.middleware(PaymentJournal(dp["payments"]))
+            bot.session.middleware(PaymentJournal(dp["payments"], dp["users"]))
             await run_polling(bot, dp, settings)
     except TelegramUnauthorizedError:
         raise StartupError("BOT_TOKEN: Telegram refused this token (Unauthorized)") from None

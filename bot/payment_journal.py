@@ -29,13 +29,15 @@ from aiohttp import web
 
 from bot.services import clock
 from bot.services.payments import PaymentService
+from bot.services.users import UserService
 
 logger = logging.getLogger(__name__)
 
 
 class PaymentJournal(BaseRequestMiddleware):
-    def __init__(self, payments: PaymentService) -> None:
+    def __init__(self, payments: PaymentService, users: UserService) -> None:
         self.payments = payments
+        self.users = users
 
     async def __call__(self, make_request: Any, bot: Bot, method: TelegramMethod[Any]) -> Any:
         result = await make_request(bot, method)
@@ -50,7 +52,17 @@ class PaymentJournal(BaseRequestMiddleware):
         paid = message.successful_payment if message is not None else None
         if paid is None or message is None or message.from_user is None:
             return
+        sender = message.from_user
         try:
+            # The payer's row first (payments reference users): as the update middleware
+            # would, a moment later.
+            await self.users.touch(
+                sender.id,
+                username=sender.username,
+                first_name=sender.first_name,
+                last_name=sender.last_name,
+                language_code=sender.language_code,
+            )
             await self.payments.record(
                 user_id=message.from_user.id,
                 charge_id=paid.telegram_payment_charge_id,

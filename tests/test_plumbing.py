@@ -1,0 +1,251 @@
+"""The pieces that made the bot fast (bench/) and crash-safe, each on its own: the JSON Bot
+API session, kept response types, magic filters evaluated in place, the payment journal
+(polling and webhook)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import weakref
+from typing import Any
+
+import pytest
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+from aiogram.methods import GetMyShortDescription, GetUpdates, Response
+from aiogram.types import BufferedInputFile, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiohttp import ClientSession, web
+
+from bot.clients.telegram import JsonAiohttpSession
+from bot.dispatch import inline_magic_filters
+from bot.middlewares.response_types import KeepResponseTypes
+from bot.payment_journal import JournalingRequestHandler, PaymentJournal
+from bot.services.payments import PaymentService
+from bot.services.users import UserService
+from storage.db import Database
+from tests.conftest import TOKEN, make_settings
+from tests.fakes.bot_api import FakeBotAPI
+from tests.fakes.session import RecordingSession, make_bot, to_update
+from tests.fakes.upstream import make_png
+from tests.harness import harness
+
+
+class TypedFakeAPI(FakeBotAPI):
+    """Remembers the Content-Type of every request."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.content_types: list[tuple[str, str]] = []
+
+    async def _read_request(self, request: web.Request) -> Any:
+        self.content_types.append((request.match_info["method"], request.content_type))
+        return await super()._read_request(request)
+
+
+@pytest.fixture
+async def api():
+    async with TypedFakeAPI(token=TOKEN) as server:
+        yield server
+
+
+def json_bot(api: FakeBotAPI) -> Bot:
+    session = JsonAiohttpSession(api=TelegramAPIServer.from_base(api.url))
+    return Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+
+
+async def test_calls_without_files_are_sent_as_json(api):
+    bot = json_bot(api)
+    try:
+        keyboard = InlineKeyboardBuilder()
+        keyboard.button(text="Go", callback_data="go:1")
+        message = await bot.send_message(
+            55, "<b>Hi</b> &amp; bye", reply_markup=keyboard.as_markup(), disable_notification=True
+        )
+        assert message.text == "Hi & bye" and message.chat.id == 55
+        call = api.last("sendMessage")
+        assert call["chat_id"] == 55 and call["parse_mode"] == "HTML"
+        assert call["disable_notification"] is True
+        assert call["reply_markup"] == {
+            "inline_keyboard": [[{"text": "Go", "callback_data": "go:1"}]]
+        }
+        assert ("sendMessage", "application/json") in api.content_types
+    finally:
+        await bot.session.close()
+
+
+async def test_uploads_still_go_as_multipart(api):
+    bot = json_bot(api)
+    try:
+        png = make_png(4, 4)
+        await bot.send_photo(56, BufferedInputFile(png, "a.png"), caption="<i>x</i>")
+        call = api.last("sendPhoto")
+        assert call.upload("photo") == png and call["caption"] == "<i>x</i>"
+        assert ("sendPhoto", "multipart/form-data") in api.content_types
+    finally:
+        await bot.session.close()
+
+
+async def test_telegram_errors_are_raised_as_before(api):
+    bot = json_bot(api)
+    try:
+        with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+            await bot.send_message(57, "<b>broken")
+        api.fail_next("sendMessage", retry_after=3)
+        with pytest.raises(TelegramRetryAfter) as info:
+            await bot.send_message(57, "later")
+        assert info.value.retry_after == 3
+    finally:
+        await bot.session.close()
+
+
+async def test_response_types_are_kept_alive():
+    middleware = KeepResponseTypes()
+    method = GetMyShortDescription()
+
+    async def make_request(bot: Any, method: Any) -> str:
+        return "ok"
+
+    assert await middleware(make_request, None, method) == "ok"
+    pinned = middleware.pinned[method.__returning__]
+    ref = weakref.ref(pinned)
+    del pinned
+    gc.collect()
+    assert ref() is not None and Response[method.__returning__] is ref()
+
+
+async def test_magic_filters_run_in_place_and_still_filter(monkeypatch):
+    router = Router()
+    seen: list[str] = []
+
+    @router.message(F.text == "yes", F.chat.type == "private")
+    async def handler(message: Message) -> None:
+        seen.append(message.text or "")
+
+    dp = Dispatcher()
+    dp.include_router(router)
+    assert inline_magic_filters(dp) == 2
+    assert inline_magic_filters(dp) == 0  # a second call changes nothing
+
+    async def no_threads(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a filter went to a worker thread")
+
+    monkeypatch.setattr(asyncio, "to_thread", no_threads)
+    session = RecordingSession()
+    bot = make_bot(session)
+    await dp.feed_update(bot, to_update(session.make_message(1, "yes"), bot))
+    await dp.feed_update(bot, to_update(session.make_message(1, "no"), bot))
+    assert seen == ["yes"]
+
+
+async def test_every_magic_filter_of_the_bot_runs_in_place(tmp_path):
+    async with harness(tmp_path) as h:
+
+        def filters(router: Router):
+            for observer in router.observers.values():
+                for handler in observer.handlers:
+                    yield from handler.filters or ()
+            for sub in router.sub_routers:
+                yield from filters(sub)
+
+        magic = [f for f in filters(h.dp) if f.magic is not None]
+        assert magic and all(f.awaitable for f in magic)
+
+
+# -- the payment journal -------------------------------------------------------------------
+
+
+@pytest.fixture
+async def payments(tmp_path):
+    db = await Database(tmp_path / "pay.sqlite3").connect()
+    try:
+        yield PaymentService(db, make_settings(tmp_path))
+    finally:
+        await db.close()
+
+
+async def statuses(payments: PaymentService) -> list[tuple[str, str]]:
+    rows = await payments.db.fetchall("SELECT charge_id, status FROM payments ORDER BY charge_id")
+    return [tuple(row) for row in rows]
+
+
+async def test_a_payment_is_recorded_before_getupdates_returns(api, payments):
+    await UserService(payments.db).touch(
+        701, username=None, first_name="P", last_name=None, language_code="en"
+    )
+    invoice = await payments.create_invoice(701, "tier1")
+    bot = json_bot(api)
+    bot.session.middleware(PaymentJournal(payments, UserService(payments.db)))
+    try:
+        api.push_update(api.make_message(701, "hello"))
+        api.push_update(api.make_successful_payment(701, invoice.payload, 500, "ch-1"))
+        updates = await bot(GetUpdates(timeout=0))
+        assert len(updates) == 2
+        # Recorded (not credited: that is the handler's job) before anyone handled it.
+        assert await statuses(payments) == [("ch-1", "received")]
+        assert await payments.db.fetchval("SELECT COUNT(*) FROM user_tiers") == 0
+        # Delivered again (Telegram never got the confirming offset): still one record.
+        await bot(GetUpdates(timeout=0))
+        assert await statuses(payments) == [("ch-1", "received")]
+    finally:
+        await bot.session.close()
+
+
+async def test_a_payment_that_cannot_be_recorded_is_not_confirmed(api, payments):
+    bot = json_bot(api)
+    bot.session.middleware(PaymentJournal(payments, UserService(payments.db)))
+    try:
+        api.push_update(api.make_successful_payment(702, "prem:702:tier1:x", 500, "ch-2"))
+        await payments.db.close()  # the database is gone
+        with pytest.raises(RuntimeError):
+            await bot(GetUpdates(timeout=0))
+        # aiogram's polling backs off and asks again with the same offset: the update waits.
+        assert len(api.pending_updates) == 1
+        await payments.db.connect()
+        await bot(GetUpdates(timeout=0))
+        assert await statuses(payments) == [("ch-2", "unmatched")]
+    finally:
+        await bot.session.close()
+
+
+async def test_webhook_records_a_payment_before_answering(payments):
+    session = RecordingSession()
+    bot = make_bot(session)
+    dp = Dispatcher()
+    handler = JournalingRequestHandler(
+        journal=PaymentJournal(payments, UserService(payments.db)),
+        dispatcher=dp,
+        bot=bot,
+        secret_token="s3cret",
+    )
+    app = web.Application()
+    handler.register(app, path="/hook")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    update = session.make_successful_payment(703, "prem:703:tier1:x", 500, "ch-3")
+    try:
+        async with ClientSession() as http:
+            wrong = {"X-Telegram-Bot-Api-Secret-Token": "nope"}
+            async with http.post(url, data=json.dumps(update), headers=wrong) as resp:
+                assert resp.status == 401
+            assert await statuses(payments) == []
+            right = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+            async with http.post(url, data=json.dumps(update), headers=right) as resp:
+                assert resp.status == 200
+            assert await statuses(payments) == [("ch-3", "unmatched")]
+            await payments.db.close()
+            update = session.make_successful_payment(703, "prem:703:tier1:y", 500, "ch-4")
+            async with http.post(url, data=json.dumps(update), headers=right) as resp:
+                assert resp.status == 500  # Telegram delivers it again later
+            # Anything else is answered as before, even with the database gone.
+            plain = session.make_message(703, "hi")
+            async with http.post(url, data=json.dumps(plain), headers=right) as resp:
+                assert resp.status == 200
+    finally:
+        await runner.cleanup()
