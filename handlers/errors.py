@@ -14,7 +14,12 @@ import sqlite3
 from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent, InlineKeyboardMarkup, User
 
@@ -105,6 +110,19 @@ async def on_database_busy(event: ErrorEvent, bot: Bot, **data: Any) -> None:
         event.update.event_type,
     )
     await tell_user(event, bot, _translator(data)("error.db_busy"))
+
+
+@router.errors(ExceptionTypeFilter(TelegramServerError, TelegramNetworkError, TelegramRetryAfter))
+async def on_telegram_failure(event: ErrorEvent, bot: Bot, **data: Any) -> None:
+    """Telegram itself failed (5xx, network, flood control) past the session's retries: a
+    known outside failure, one line in the log; the apology goes out if Telegram lets it."""
+    logger.warning(
+        "update %s (%s): Telegram failed: %s",
+        event.update.update_id,
+        event.update.event_type,
+        event.exception,
+    )
+    await tell_user(event, bot, _translator(data)("error.generic"))
 
 
 @router.errors()

@@ -4,22 +4,26 @@ A :class:`Database` owns one connection in autocommit mode (:mod:`storage.sqlite
 run on the event loop's thread, waits for other processes' locks are asynchronous). Every
 statement and every transaction goes through an asyncio lock, so a transaction opened by one
 coroutine is never joined by another coroutine's statement. Other processes are kept apart by
-SQLite itself (WAL, ``BEGIN IMMEDIATE``) and a 10 s busy timeout.
+SQLite itself (WAL, ``BEGIN IMMEDIATE``) and a 10 s busy timeout; while another process
+holds the write lock, a waiting writer does not hold the asyncio lock, so reads go on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from storage import sqlite
 from storage.migrations import SchemaTooNew, migrate
+from storage.sqlite import is_busy
 
 BUSY_TIMEOUT_MS = 10_000
+
+T = TypeVar("T")
 
 
 class DatabaseError(Exception):
@@ -69,43 +73,111 @@ class Database:
             conn, self._conn = self._conn, None
             await conn.close()
 
+    async def _locked(self, attempt: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``attempt`` on the connection under the lock. While another process holds
+        the database, the lock is *not* kept during the wait: this process's readers go on
+        (WAL lets them), and the attempt is repeated with growing sleeps until the busy
+        timeout has passed."""
+        conn = self.conn
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        delay = 0.001
+        while True:
+            async with self._lock:
+                try:
+                    return attempt(conn.raw)
+                except sqlite3.OperationalError as exc:
+                    if not is_busy(exc):
+                        raise
+                    now = loop.time()
+                    deadline = now + conn.busy_timeout if deadline is None else deadline
+                    if now >= deadline:
+                        raise
+            await asyncio.sleep(min(delay, max(deadline - loop.time(), 0.0)))
+            delay = min(delay * 2, 0.05)
+
+    async def _begin_immediate(self) -> None:
+        """``BEGIN IMMEDIATE`` with this process's lock held on return. While another
+        process has the write lock, the wait happens with this process's lock released."""
+        conn = self.conn
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        delay = 0.001
+        while True:
+            await self._lock.acquire()
+            try:
+                conn.raw.execute("BEGIN IMMEDIATE")
+                return  # the lock stays held: the transaction is this coroutine's
+            except sqlite3.OperationalError as exc:
+                self._lock.release()
+                if not is_busy(exc):
+                    raise
+                now = loop.time()
+                deadline = now + conn.busy_timeout if deadline is None else deadline
+                if now >= deadline:
+                    raise
+            except BaseException:
+                self._lock.release()
+                raise
+            await asyncio.sleep(min(delay, max(deadline - loop.time(), 0.0)))
+            delay = min(delay * 2, 0.05)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[sqlite.Connection]:
         """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error). The caller owns it."""
-        async with self._lock:
-            conn = self.conn
-            await conn.execute("BEGIN IMMEDIATE")
+        await self._begin_immediate()
+        conn = self.conn
+        try:
             try:
                 yield conn
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
-            else:
+            try:
                 await conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.raw.execute("ROLLBACK")
+                raise
+        finally:
+            self._lock.release()
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One statement in its own implicit transaction; returns rowcount."""
-        async with self._lock:
-            cursor = await self.conn.execute(sql, tuple(params))
-            count = cursor.rowcount
-            await cursor.close()
-            return count
+        values = tuple(params)
+
+        def attempt(raw: sqlite3.Connection) -> int:
+            cursor = raw.execute(sql, values)
+            try:
+                return cursor.rowcount
+            finally:
+                cursor.close()
+
+        return await self._locked(attempt)
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        async with self._lock:
-            cursor = await self.conn.execute(sql, tuple(params))
+        values = tuple(params)
+
+        def attempt(raw: sqlite3.Connection) -> sqlite3.Row | None:
+            cursor = raw.execute(sql, values)
             try:
-                return await cursor.fetchone()
+                return cursor.fetchone()
             finally:
-                await cursor.close()
+                cursor.close()
+
+        return await self._locked(attempt)
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self._lock:
-            cursor = await self.conn.execute(sql, tuple(params))
+        values = tuple(params)
+
+        def attempt(raw: sqlite3.Connection) -> list[sqlite3.Row]:
+            cursor = raw.execute(sql, values)
             try:
-                return list(await cursor.fetchall())
+                return cursor.fetchall()
             finally:
-                await cursor.close()
+                cursor.close()
+
+        return await self._locked(attempt)
 
     async def fetchval(self, sql: str, params: Iterable[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)

@@ -4,11 +4,6 @@ and units held by work that a killed process never finished."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
@@ -21,36 +16,10 @@ from bot.texts import Translator
 from bot.tiers import CHAT, FREE, GIF, IMAGE, Limits, default_limits
 from storage.db import Database
 from tests.fakes.session import RecordingSession, make_bot
+from tests.fault_helpers import locked
 from tests.harness import harness
 
 EN = Translator.for_code("en")
-
-
-@contextmanager
-def locked(path: Path, seconds: float) -> Iterator[threading.Event]:
-    """Another process's writer: a second sqlite3 connection holding ``BEGIN EXCLUSIVE`` for
-    ``seconds`` in a thread. Yields once the lock is held; the event is set on release."""
-    held, released = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        con = sqlite3.connect(path, timeout=5, isolation_level=None)
-        try:
-            con.execute("BEGIN EXCLUSIVE")
-            held.set()
-            released.wait(seconds)
-            con.execute("COMMIT")
-        finally:
-            con.close()
-            released.set()
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert held.wait(5), "could not take the lock"
-    try:
-        yield released
-    finally:
-        released.wait(seconds + 5)
-        thread.join(5)
 
 
 async def user_count(db: Database, user_id: int) -> int:
@@ -74,6 +43,8 @@ async def test_writes_wait_for_another_writer_and_the_loop_keeps_running(tmp_pat
             answer = asyncio.create_task(h.message(501, "/start"))
             await asyncio.sleep(0.3)
             assert not answer.done() and not h.session.calls
+            # Reads are not held up by the waiting writer (WAL lets them through).
+            assert await asyncio.wait_for(h.db.fetchval("SELECT COUNT(*) FROM users"), 0.5) == 0
             ticks_while_locked = ticks
         await asyncio.wait_for(answer, 10)
         stop.set()

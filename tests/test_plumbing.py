@@ -249,3 +249,18 @@ async def test_webhook_records_a_payment_before_answering(payments):
                 assert resp.status == 200
     finally:
         await runner.cleanup()
+
+
+async def test_an_unreadable_update_is_skipped_not_retried_forever(api):
+    bot = json_bot(api)
+    try:
+        api.push_update({"message": {"message_id": 1}})  # no chat, no sender, no date
+        good = api.push_update(api.make_message(60, "after the bad one"))
+        updates = await bot(GetUpdates(timeout=0))
+        assert [u.update_id for u in updates] == [good - 1, good]
+        assert updates[0].message is None  # an empty update: handled as an unknown type
+        assert updates[1].message is not None and updates[1].message.text == "after the bad one"
+        # The next poll confirms both: nothing comes back.
+        assert await bot(GetUpdates(offset=good + 1, timeout=0)) == []
+    finally:
+        await bot.session.close()
