@@ -59,6 +59,11 @@ class Settings:
     log_level: str = "INFO"
     limits: Mapping[str, Limits] = field(default_factory=default_limits)
     shutdown_timeout: float = 20.0
+    # HTTP API (python -m api): requests per second per key and tier, biggest request body
+    api_rate_per_second: Mapping[str, float] = field(
+        default_factory=lambda: dict(API_RATE_PER_SECOND)
+    )
+    api_max_body_bytes: int = 8 * 1024 * 1024
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -67,10 +72,17 @@ class Settings:
         return tuple(v for v in (*values, self.webhook_secret) if v)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``env`` (default: ``os.environ``). Raises ConfigError."""
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, require_bot_token: bool = True
+    ) -> Settings:
+        """Build settings from ``env`` (default: ``os.environ``). Raises ConfigError.
+
+        ``require_bot_token=False`` is for processes that never talk to Telegram (the HTTP
+        API, ``python -m api``): BOT_TOKEN may then be absent (``bot_token`` is ``""``), but
+        a BOT_TOKEN that is set must still look like one.
+        """
         env = os.environ if env is None else env
-        return _parse(env)
+        return _parse(env, require_bot_token=require_bot_token)
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -156,11 +168,13 @@ def _limits(env: Mapping[str, str]) -> dict[str, Limits]:
     return limits
 
 
-def _parse(env: Mapping[str, str]) -> Settings:
+def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Settings:
     token = _get(env, "BOT_TOKEN")
     if token is None:
-        raise ConfigError("BOT_TOKEN", "is required (get one from @BotFather)")
-    if not _TOKEN_RE.match(token):
+        if require_bot_token:
+            raise ConfigError("BOT_TOKEN", "is required (get one from @BotFather)")
+        token = ""
+    elif not _TOKEN_RE.match(token):
         raise ConfigError("BOT_TOKEN", "does not look like a token from @BotFather (id:secret)")
 
     channel = _get(env, "REQUIRED_CHANNEL")
@@ -215,4 +229,24 @@ def _parse(env: Mapping[str, str]) -> Settings:
         log_level=log_level,
         limits=_limits(env),
         shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 20.0),
+        **_api(env),
     )
+
+
+# HTTP API (python -m api): a per-key requests-per-second limit for each tier (negative:
+# none), and the largest request body accepted (a LLaVA request carries a base64 image).
+API_RATE_PER_SECOND: Mapping[str, float] = {"free": 1.0, "tier1": 5.0, "tier2": 20.0}
+
+
+def _api(env: Mapping[str, str]) -> dict[str, object]:
+    rates: dict[str, float] = {}
+    for tier in TIERS:
+        name = f"API_RATE_{tier.upper()}_PER_SECOND"
+        rate = _float(env, name, API_RATE_PER_SECOND[tier], minimum=-1.0)
+        if 0 <= rate < 0.01:
+            raise ConfigError(name, "must be at least 0.01 (or negative for no limit)")
+        rates[tier] = rate
+    max_body = _int(
+        env, "API_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024, maximum=512 * 1024 * 1024
+    )
+    return {"api_rate_per_second": rates, "api_max_body_bytes": max_body}
