@@ -90,6 +90,13 @@ class Database:
             else:
                 await conn.execute("COMMIT")
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection for reads by a repository function, under the lock but with no
+        ``BEGIN IMMEDIATE``: no write lock is taken, so other processes are not held up."""
+        async with self._lock:
+            yield self.conn
+
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One statement in its own implicit transaction; returns rowcount."""
         async with self._lock:
