@@ -19,6 +19,7 @@ from aiohttp import web
 from api.auth import Gatekeeper
 from api.errors import INVALID_REQUEST, SERVER, ApiError
 from api.logs import new_request_id, request_id
+from api.models import ChatModels
 from api.ratelimit import RateLimiter
 from api.upstream import ChatForwarder, Timeouts
 from bot.clients import Clients
@@ -29,7 +30,6 @@ from storage.db import Database
 
 if TYPE_CHECKING:
     from api.images import ImageBackend
-    from api.models import ChatModels
 
 logger = logging.getLogger("api")
 access_logger = logging.getLogger("api.access")
@@ -68,9 +68,13 @@ def create_app(
     from api import routes
 
     if models is None:
-        from api.models import ChatModels
-
         models = ChatModels.create(settings, db, clients)
+    if timeouts is None:
+        timeouts = Timeouts(
+            connect=settings.chat_connect_timeout,
+            first_byte=settings.chat_first_token_timeout,
+            total=settings.chat_total_timeout,
+        )
     if images is None:
         from api.images import ImageBackend
 

@@ -25,6 +25,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("start"),
     Command("help"),
     Command("usage"),
+    Command("chat"),
+    Command("new"),
+    Command("model"),
 )
 
 

@@ -32,6 +32,10 @@ _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 NEBULA_DEFAULT_CHAT_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 VISIONCRAFT_DEFAULT_CHAT_MODEL = "Llama-3.1-70B-Instruct"
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant in a Telegram chat. Answer in the language of the user's "
+    "last message. Be concise. Use Markdown only for emphasis, lists, links and code."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,13 @@ class Settings:
     log_level: str = "INFO"
     limits: Mapping[str, Limits] = field(default_factory=default_limits)
     shutdown_timeout: float = 20.0
+    # chat (issue 3): conversation memory and upstream timeouts
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    chat_history_messages: int = 20
+    chat_history_chars: int = 12_000
+    chat_connect_timeout: float = 10.0
+    chat_first_token_timeout: float = 60.0
+    chat_total_timeout: float = 300.0
     # HTTP API (python -m api): requests per second per key and tier, biggest request body
     api_rate_per_second: Mapping[str, float] = field(
         default_factory=lambda: dict(API_RATE_PER_SECOND)
@@ -229,6 +240,13 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         log_level=log_level,
         limits=_limits(env),
         shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 20.0),
+        # chat (issue 3)
+        system_prompt=(_get(env, "SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT).replace("\\n", "\n"),
+        chat_history_messages=_int(env, "CHAT_HISTORY_MESSAGES", 20, minimum=2, maximum=1000),
+        chat_history_chars=_int(env, "CHAT_HISTORY_CHARS", 12_000, minimum=1000, maximum=1_000_000),
+        chat_connect_timeout=_float(env, "CHAT_CONNECT_TIMEOUT", 10.0, minimum=0.1),
+        chat_first_token_timeout=_float(env, "CHAT_FIRST_TOKEN_TIMEOUT", 60.0, minimum=0.1),
+        chat_total_timeout=_float(env, "CHAT_TOTAL_TIMEOUT", 300.0, minimum=0.1),
         **_api(env),
     )
 

@@ -2,7 +2,8 @@
 
 Tests and ``__main__`` call the same two functions, so what is tested is what runs.
 Long-lived objects go in as dispatcher workflow data; handlers receive them by name:
-``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``.
+``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``, and for chat
+``model_catalog`` and ``chat_service`` (tests may pass their own as keyword arguments).
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from bot.clients import Clients
+from bot.clients.openai_compat import chat_clients
 from bot.config import Settings
 from bot.middlewares.quota import QuotaMiddleware
 from bot.middlewares.retry import RetryAfterMiddleware
 from bot.middlewares.user import InFlight, UserMiddleware
+from bot.services.chat import ChatService
+from bot.services.conversation import Conversation
+from bot.services.models import ModelCatalog
 from bot.services.quota import QuotaService
 from bot.services.users import UserService
 from handlers import get_routers
@@ -45,6 +50,18 @@ def create_dispatcher(
     users = UserService(db)
     quota_service = QuotaService(db, settings.limits)
     inflight = InFlight()
+    # chat (issue 3)
+    model_catalog = extra.pop("model_catalog", None) or ModelCatalog(clients.http, settings, db)
+    chat_service = extra.pop("chat_service", None) or ChatService(
+        catalog=model_catalog,
+        clients=clients.chat or chat_clients(clients.http, settings),
+        conversation=Conversation(
+            db,
+            system_prompt=settings.system_prompt,
+            max_messages=settings.chat_history_messages,
+            max_chars=settings.chat_history_chars,
+        ),
+    )
     dp = Dispatcher(
         settings=settings,
         db=db,
@@ -52,6 +69,8 @@ def create_dispatcher(
         users=users,
         quota_service=quota_service,
         inflight=inflight,
+        model_catalog=model_catalog,
+        chat_service=chat_service,
         **extra,
     )
     dp.update.outer_middleware(UserMiddleware(users, inflight))

@@ -19,7 +19,8 @@ def _detached(router: Router) -> Router:
 
 
 def get_routers() -> list[Router]:
-    from handlers import errors, start, usage
+    from handlers import chat, errors, model, photo, start, usage
 
-    routers = [errors.router, start.router, usage.router]
+    # chat holds the catch-all text handler: keep it last.
+    routers = [errors.router, start.router, usage.router, model.router, photo.router, chat.router]
     return [_detached(r) for r in routers]

@@ -137,25 +137,6 @@ class RunningGateway:
     app: web.Application
 
 
-class _InterimCatalog:
-    """Stands in for bot.services.models.ModelCatalog until the chat feature is merged."""
-
-    NEBULA = (NEBULA_MODEL,)
-
-    def __init__(self, upstream: FakeUpstream) -> None:
-        self.upstream = upstream
-
-    def resolve(self, name: str) -> Any:
-        from types import SimpleNamespace
-
-        provider = "nebula" if name in self.NEBULA else "visioncraft"
-        return SimpleNamespace(name=name, provider=provider)
-
-    async def models(self) -> list[Any]:
-        names = [*self.NEBULA, *self.upstream.llm_models]
-        return [self.resolve(name) for name in names]
-
-
 @asynccontextmanager
 async def running_gateway(
     tmp_path: Path, upstream: FakeUpstream, *, app_kwargs: dict[str, Any] | None = None, **env: str
@@ -164,10 +145,7 @@ async def running_gateway(
     db = await Database(settings.database_path).connect()
     clients = Clients.create(settings, transport=fast_transport())
     kwargs = dict(app_kwargs or {})
-    from api.models import ChatModels
-
-    kwargs.setdefault("models", ChatModels(settings, _InterimCatalog(upstream)))
-    kwargs.setdefault("images", object())
+    kwargs.setdefault("images", object())  # until the images feature is merged
     app = create_app(settings, db, clients, **kwargs)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()

@@ -61,6 +61,9 @@ async def harness(
     dp = create_dispatcher(settings, db, clients)
     for router in routers:
         dp.include_router(router)
+    # Test routers go first: the chat router's catch-all (last in get_routers) would
+    # otherwise answer their commands.
+    dp.sub_routers[:] = [*routers, *(r for r in dp.sub_routers if r not in routers)]
     try:
         yield Harness(settings, db, session, bot, dp)
     finally:

@@ -310,11 +310,10 @@ async def test_html_page_with_200_is_502(gw, upstream):
 
 
 async def test_upstream_timeout_is_504(tmp_path, upstream):
-    from api.upstream import Timeouts
-
     upstream.hang("/v1/chat/completions", 30)
-    timeouts = Timeouts(connect=2, first_byte=0.3, total=1)
-    async with running_gateway(tmp_path, upstream, app_kwargs={"timeouts": timeouts}) as gw:
+    async with running_gateway(
+        tmp_path, upstream, CHAT_FIRST_TOKEN_TIMEOUT="0.3", CHAT_TOTAL_TIMEOUT="1"
+    ) as gw:
         key = await seed_key(gw.db, 21)
         async with sdk(gw, key) as client:
             with pytest.raises(openai.APIStatusError) as caught:
@@ -350,6 +349,24 @@ async def test_stream_broken_midway_ends_with_an_error_event_and_a_refund(gw, up
     assert pieces == ["a", "b"]
     assert "stream" in caught.value.message
     assert await used_today(gw.db, 23, "chat") == 0
+
+
+async def test_stream_that_stalls_ends_with_a_timeout_event(tmp_path, upstream):
+    upstream.stream_chunks = ["a", "b", "c"]
+    upstream.stall_stream_after = 1
+    async with running_gateway(
+        tmp_path, upstream, CHAT_FIRST_TOKEN_TIMEOUT="0.3", CHAT_TOTAL_TIMEOUT="5"
+    ) as gw:
+        key = await seed_key(gw.db, 26)
+        async with sdk(gw, key) as client:
+            stream = await client.chat.completions.create(
+                model=VC_MODEL, messages=MESSAGES, stream=True
+            )
+            with pytest.raises(openai.APIError) as caught:
+                async for _ in stream:
+                    pass
+        assert "did not answer in time" in caught.value.message
+        assert await used_today(gw.db, 26, "chat") == 0
 
 
 async def test_stream_error_before_the_first_byte_is_a_json_error(gw, upstream):

@@ -3,10 +3,11 @@ a local fake server or an ``httpx.MockTransport``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
+from bot.clients.openai_compat import ChatClient, chat_clients
 from bot.config import Settings
 
 
@@ -15,6 +16,7 @@ class Clients:
     """Long-lived HTTP clients, created once and closed at shutdown."""
 
     http: httpx.AsyncClient
+    chat: dict[str, ChatClient] = field(default_factory=dict)  # by provider (issue 3)
 
     @classmethod
     def create(cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
@@ -25,7 +27,7 @@ class Clients:
             headers={"User-Agent": "visioncraft-bot/0.1"},
             follow_redirects=False,
         )
-        return cls(http=http)
+        return cls(http=http, chat=chat_clients(http, settings))
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -14,9 +14,9 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from bot.texts import common
+from bot.texts import chat, common
 
-MODULES = (common,)
+MODULES = (common, chat)
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"

@@ -1,0 +1,420 @@
+"""Answering a chat message or a photo: the one place that ties model, memory and delivery.
+
+``ChatService.answer()`` runs one request:
+
+1. waits for the user's turn (:class:`AnswerGate`: one answer at a time per user, a short
+   queue behind it, anything more is refused with :class:`ChatBusy`);
+2. builds the request from the conversation memory (and the photo, if any);
+3. streams the answer into a writer (drafts in private chats, an edited message in groups),
+   cancelling the upstream request when the user presses "stop";
+4. stores the exchange, or on failure keeps what arrived, apologises with a retry button
+   and gives the quota unit back.
+
+401/403 and 429 from the provider are raised on (the quota middleware refunds, the error
+router tells the user); everything else upstream is an apology with a retry button.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.clients.openai_compat import ChatClient
+from bot.services.conversation import PHOTO_MARKER, Conversation, Message
+from bot.services.errors import DomainError, UpstreamBusy, UpstreamError, UpstreamUnavailable
+from bot.services.models import ChatModel, ModelCatalog
+from bot.services.quota import Ticket
+from bot.services.streaming import AnswerWriter, DraftWriter, EditWriter
+from bot.texts import Translator
+
+logger = logging.getLogger(__name__)
+
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API's getFile limit
+IMAGE_TYPES = {"image/jpeg": "jpeg", "image/png": "png", "image/webp": "webp"}
+
+
+class ChatBusy(DomainError):
+    """The user already has an answer running and more waiting."""
+
+    text_key = "chat.busy"
+
+
+class ImageTooBig(DomainError):
+    text_key = "chat.photo_too_big"
+
+
+class UnsupportedImage(DomainError):
+    text_key = "chat.unsupported_file"
+
+
+class ImageDownloadFailed(DomainError):
+    text_key = "chat.photo_download_failed"
+
+
+class NotYourRetry(DomainError):
+    text_key = "chat.retry_not_yours"
+
+
+class RetryCallback(CallbackData, prefix="chat-retry"):
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """A photo or image document, by Telegram file id (its type is sniffed from the bytes)."""
+
+    file_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """What to answer and where. ``text`` is what the model reads (and memory keeps);
+    in groups it starts with the sender's name."""
+
+    user_id: int
+    chat_id: int
+    private: bool
+    text: str
+    message_id: int | None = None  # the user's message (groups reply to it)
+    thread_id: int | None = None
+    image: ImageRef | None = None
+
+    @property
+    def scope(self) -> int:
+        return self.user_id if self.private else self.chat_id
+
+    @property
+    def remembered(self) -> str:
+        return f"{PHOTO_MARKER} {self.text}" if self.image else self.text
+
+
+# -- small state holders --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Slot:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    holders: int = 0  # running + waiting
+
+
+class AnswerGate:
+    """One answer at a time per user; up to ``queue`` more wait (in order), the rest are
+    refused with :class:`ChatBusy`."""
+
+    def __init__(self, queue: int = 2) -> None:
+        self.queue = queue
+        self._slots: dict[int, _Slot] = {}
+
+    @asynccontextmanager
+    async def turn(self, user_id: int) -> AsyncIterator[None]:
+        slot = self._slots.setdefault(user_id, _Slot())
+        if slot.holders > self.queue:
+            raise ChatBusy("answer queue full")
+        slot.holders += 1
+        try:
+            async with slot.lock:
+                yield
+        finally:
+            slot.holders -= 1
+            if slot.holders == 0:
+                self._slots.pop(user_id, None)
+
+    def busy(self, user_id: int) -> bool:
+        return user_id in self._slots
+
+
+class StopSignals:
+    """Drafts being written, by ``(chat_id, draft_id)``: the stop button sets the event."""
+
+    def __init__(self) -> None:
+        self._events: dict[tuple[int, int], asyncio.Event] = {}
+
+    def register(self, chat_id: int, draft_id: int) -> asyncio.Event:
+        event = asyncio.Event()
+        self._events[(chat_id, draft_id)] = event
+        return event
+
+    def unregister(self, chat_id: int, draft_id: int) -> None:
+        self._events.pop((chat_id, draft_id), None)
+
+    def stop(self, chat_id: int, draft_id: int) -> bool:
+        event = self._events.get((chat_id, draft_id))
+        if event is None:
+            return False
+        event.set()
+        return True
+
+
+class RetryStore:
+    """Failed requests behind retry buttons: in memory, bounded, expiring. (A restart
+    forgets them; the button then says so and the user simply writes again.)"""
+
+    def __init__(self, size: int = 5000, ttl: float = 3600.0) -> None:
+        self.size = size
+        self.ttl = ttl
+        self._items: OrderedDict[str, tuple[float, ChatRequest]] = OrderedDict()
+
+    def put(self, request: ChatRequest) -> str:
+        token = secrets.token_urlsafe(12)
+        self._items[token] = (time.monotonic() + self.ttl, request)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return token
+
+    def peek(self, token: str) -> ChatRequest | None:
+        item = self._items.get(token)
+        if item is None:
+            return None
+        if item[0] < time.monotonic():
+            self._items.pop(token, None)
+            return None
+        return item[1]
+
+    def pop(self, token: str) -> ChatRequest | None:
+        request = self.peek(token)
+        self._items.pop(token, None)
+        return request
+
+
+# -- the service ----------------------------------------------------------------------------
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        catalog: ModelCatalog,
+        clients: Mapping[str, ChatClient],
+        conversation: Conversation,
+        gate: AnswerGate | None = None,
+        stops: StopSignals | None = None,
+        retries: RetryStore | None = None,
+        draft_interval: float = 0.5,
+        edit_interval: float = 1.5,
+    ) -> None:
+        self.catalog = catalog
+        self.clients = clients
+        self.conversation = conversation
+        self.gate = gate or AnswerGate()
+        self.stops = stops or StopSignals()
+        self.retries = retries or RetryStore()
+        self.draft_interval = draft_interval
+        self.edit_interval = edit_interval
+
+    def model_for(self, request: ChatRequest, stored_model: str | None) -> ChatModel:
+        return self.catalog.vision if request.image else self.catalog.for_user(stored_model)
+
+    async def answer(
+        self,
+        bot: Bot,
+        t: Translator,
+        request: ChatRequest,
+        *,
+        quota: Ticket | None,
+        stored_model: str | None,
+    ) -> None:
+        async with self.gate.turn(request.user_id):
+            await self._answer(bot, t, request, quota, self.model_for(request, stored_model))
+
+    async def _answer(
+        self,
+        bot: Bot,
+        t: Translator,
+        request: ChatRequest,
+        quota: Ticket | None,
+        model: ChatModel,
+    ) -> None:
+        client = self.clients[model.provider]
+        writer = self._writer(bot, request)
+        stop: asyncio.Event | None = None
+        if isinstance(writer, DraftWriter):
+            stop = self.stops.register(request.chat_id, writer.draft_id)
+        await writer.start()
+        try:
+            content: str | list[dict[str, Any]] = request.text
+            if request.image is not None:
+                content = await self._image_content(bot, request.text, request.image)
+            messages = self.conversation.build(
+                await self.conversation.history(request.scope), content
+            )
+            stopped = await self._stream(client, model, messages, writer, stop)
+        except (UpstreamUnavailable, UpstreamBusy):
+            await writer.discard()
+            raise
+        except UpstreamError:
+            await self._failed(bot, t, request, writer, quota)
+            return
+        except BaseException:
+            await writer.discard()
+            raise
+        finally:
+            if isinstance(writer, DraftWriter):
+                self.stops.unregister(request.chat_id, writer.draft_id)
+
+        if not writer.has_text:  # stopped before the first word
+            await writer.discard()
+            if quota is not None:
+                await quota.refund()
+            await bot.send_message(request.chat_id, t("chat.stopped"), **_thread(request))
+            return
+        delivered = await writer.finish()
+        if not delivered:  # only markup that shows nothing (e.g. an empty code block)
+            await self._failed(bot, t, request, writer, quota)
+            return
+        if stopped:
+            logger.info("answer in chat %s stopped by the user", request.chat_id)
+        await self.conversation.remember(
+            request.scope, request.remembered, writer.text.strip(), model=model.name
+        )
+
+    def _writer(self, bot: Bot, request: ChatRequest) -> AnswerWriter:
+        if request.private:
+            return DraftWriter(
+                bot, request.chat_id, thread_id=request.thread_id, interval=self.draft_interval
+            )
+        return EditWriter(
+            bot,
+            request.chat_id,
+            thread_id=request.thread_id,
+            reply_to=request.message_id,
+            interval=self.edit_interval,
+        )
+
+    async def _stream(
+        self,
+        client: ChatClient,
+        model: ChatModel,
+        messages: list[Message],
+        writer: AnswerWriter,
+        stop: asyncio.Event | None,
+    ) -> bool:
+        """Feed the answer into ``writer``; True when the user stopped it."""
+
+        async def consume() -> None:
+            async with aclosing(client.stream(model.name, messages)) as pieces:
+                async for piece in pieces:
+                    writer.append(piece)
+
+        reader = asyncio.create_task(consume())
+        waiter = asyncio.create_task(stop.wait()) if stop is not None else None
+        try:
+            watched = {reader} if waiter is None else {reader, waiter}
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            if not reader.done():
+                reader.cancel()  # closes the upstream stream: the provider stops generating
+                await asyncio.wait({reader})
+                return True
+            reader.result()  # raises the upstream error, if any
+            return False
+        finally:
+            for task in (reader, waiter):
+                if task is not None and not task.done():
+                    task.cancel()
+
+    async def _failed(
+        self,
+        bot: Bot,
+        t: Translator,
+        request: ChatRequest,
+        writer: AnswerWriter,
+        quota: Ticket | None,
+    ) -> None:
+        """Keep what arrived, apologise with a retry button, give the unit back."""
+        if writer.has_text:
+            await writer.finish()
+        else:
+            await writer.discard()
+        if quota is not None:
+            await quota.refund()
+        token = self.retries.put(request)
+        await bot.send_message(
+            request.chat_id,
+            t("chat.failed"),
+            reply_markup=retry_keyboard(t, token),
+            **_thread(request),
+        )
+
+    async def _image_content(self, bot: Bot, text: str, image: ImageRef) -> list[dict[str, Any]]:
+        data = await download_image(bot, image.file_id)
+        mime = sniff_image(data)
+        if mime is None:
+            raise UnsupportedImage("not a JPEG, PNG or WebP image")
+        encoded = base64.b64encode(data).decode("ascii")
+        return [
+            {"type": "text", "text": text},
+            {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{encoded}"}},
+        ]
+
+    async def forget(self, scope: int) -> int:
+        return await self.conversation.forget(scope)
+
+    def stop(self, chat_id: int, draft_id: int) -> bool:
+        return self.stops.stop(chat_id, draft_id)
+
+    def take_retry(self, token: str, user_id: int) -> ChatRequest | None:
+        """The stored request behind a retry button (single use), if it is this user's.
+
+        Raises :class:`NotYourRetry` when another user pressed it (it stays for its owner).
+        """
+        request = self.retries.peek(token)
+        if request is None:
+            return None
+        if request.user_id != user_id:
+            raise NotYourRetry("retry button of another user")
+        return self.retries.pop(token)
+
+
+def retry_keyboard(t: Translator, token: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t("chat.retry_button"), callback_data=RetryCallback(token=token))
+    return builder.as_markup()
+
+
+def _thread(request: ChatRequest) -> dict[str, Any]:
+    return {"message_thread_id": request.thread_id} if request.thread_id else {}
+
+
+async def download_image(bot: Bot, file_id: str) -> bytes:
+    """The file's bytes through TELEGRAM_API_URL (getFile, then the file URL)."""
+    buffer = io.BytesIO()
+    try:
+        await bot.download(file_id, destination=buffer, timeout=60)
+    except TelegramBadRequest as exc:
+        if "too big" in exc.message.lower():
+            raise ImageTooBig("file is too big to download") from None
+        logger.warning("could not download %s: %s", file_id, exc)
+        raise ImageDownloadFailed(str(exc)) from None
+    except (TelegramAPIError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        logger.warning("could not download an image: %s", type(exc).__name__)
+        raise ImageDownloadFailed(type(exc).__name__) from None
+    data = buffer.getvalue()
+    if len(data) > MAX_DOWNLOAD_BYTES:
+        raise ImageTooBig("file is over 20 MB")
+    return data
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The MIME type of a JPEG, PNG or WebP image, from its first bytes."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None

@@ -1,0 +1,142 @@
+"""Chat: /chat, /new, plain text in private chats, mentions and replies in groups, the retry
+button and the draft stop button. The catch-all router: it must come last."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType, ContentType
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message, MessageGenerationStopped
+
+from bot.filters import Addressed
+from bot.services.chat import ChatRequest, ChatService, NotYourRetry, RetryCallback
+from bot.services.errors import DomainError
+from bot.services.quota import Ticket
+from bot.texts import Translator
+from handlers.errors import render_domain_error
+from storage.users import UserRow
+
+router = Router(name=__name__)
+
+_UNSUPPORTED = {
+    ContentType.STICKER,
+    ContentType.VOICE,
+    ContentType.AUDIO,
+    ContentType.VIDEO,
+    ContentType.VIDEO_NOTE,
+    ContentType.ANIMATION,
+    ContentType.LOCATION,
+    ContentType.VENUE,
+    ContentType.CONTACT,
+    ContentType.POLL,
+    ContentType.DICE,
+}
+
+
+def text_request(message: Message, prompt: str) -> ChatRequest:
+    """The request for a text message (groups: the sender's name goes first)."""
+    assert message.from_user is not None
+    private = message.chat.type == ChatType.PRIVATE
+    return ChatRequest(
+        user_id=message.from_user.id,
+        chat_id=message.chat.id,
+        private=private,
+        text=prompt if private else f"{message.from_user.full_name}: {prompt}",
+        message_id=message.message_id,
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+    )
+
+
+@router.message(Command("new"))
+async def cmd_new(message: Message, t: Translator, chat_service: ChatService) -> None:
+    assert message.from_user is not None
+    private = message.chat.type == ChatType.PRIVATE
+    await chat_service.forget(message.from_user.id if private else message.chat.id)
+    await message.answer(t("chat.new_done" if private else "chat.new_done_group"))
+
+
+@router.message(Command("chat", magic=F.args), flags={"quota": "chat"})
+async def cmd_chat(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    t: Translator,
+    user: UserRow,
+    quota: Ticket,
+    chat_service: ChatService,
+) -> None:
+    request = text_request(message, (command.args or "").strip())
+    await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+
+
+@router.message(Command("chat"))
+async def cmd_chat_usage(message: Message, t: Translator) -> None:
+    await message.answer(t("chat.usage"))
+
+
+@router.message(F.text, ~F.text.startswith("/"), Addressed(), flags={"quota": "chat"})
+async def on_text(
+    message: Message,
+    prompt: str,
+    bot: Bot,
+    t: Translator,
+    user: UserRow,
+    quota: Ticket,
+    chat_service: ChatService,
+) -> None:
+    if not prompt:  # only "@bot" in a group
+        await quota.refund()
+        await message.answer(t("chat.usage"))
+        return
+    request = text_request(message, prompt)
+    await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+
+
+@router.message(F.chat.type == ChatType.PRIVATE, F.text.startswith("/"))
+async def unknown_command(message: Message, t: Translator) -> None:
+    await message.answer(t("chat.unknown_command"))
+
+
+@router.message(F.chat.type == ChatType.PRIVATE, F.content_type.in_(_UNSUPPORTED))
+async def unsupported(message: Message, t: Translator) -> None:
+    await message.answer(t("chat.unsupported"))
+
+
+@router.callback_query(RetryCallback.filter(), flags={"quota": "chat"})
+async def on_retry(
+    query: CallbackQuery,
+    callback_data: RetryCallback,
+    bot: Bot,
+    t: Translator,
+    user: UserRow,
+    quota: Ticket,
+    chat_service: ChatService,
+) -> None:
+    try:
+        request = chat_service.take_retry(callback_data.token, query.from_user.id)
+    except NotYourRetry:
+        await quota.refund()
+        await query.answer(t("chat.retry_not_yours"), show_alert=True)
+        return
+    if request is None:
+        await quota.refund()
+        await query.answer(t("chat.retry_expired"), show_alert=True)
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        with suppress(TelegramBadRequest):  # too old to edit: the button simply stays
+            await query.message.edit_reply_markup(reply_markup=None)
+    try:
+        await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+    except DomainError as exc:
+        # The callback is already answered: tell the user in the chat instead of an alert.
+        await quota.refund()
+        await bot.send_message(request.chat_id, render_domain_error(t, exc))
+
+
+@router.stopped_message_generation()
+async def on_stop(event: MessageGenerationStopped, chat_service: ChatService) -> None:
+    chat_service.stop(event.chat.id, event.draft_id)

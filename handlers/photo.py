@@ -1,0 +1,87 @@
+"""Photos and image files: the vision model answers about them (with the caption as the
+question). In groups only when the bot is mentioned in the caption or replied to."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import PurePath
+
+from aiogram import Bot, F, Router
+from aiogram.types import Document, Message, PhotoSize
+
+from bot.filters import Addressed
+from bot.services.chat import (
+    IMAGE_TYPES,
+    MAX_DOWNLOAD_BYTES,
+    ChatRequest,
+    ChatService,
+    ImageRef,
+    ImageTooBig,
+)
+from bot.services.quota import Ticket
+from bot.texts import Translator
+from handlers.chat import text_request
+from storage.users import UserRow
+
+router = Router(name=__name__)
+
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+
+
+def largest_photo(sizes: list[PhotoSize]) -> PhotoSize | None:
+    """The largest size Telegram lets a bot download (unknown sizes are assumed fine)."""
+    fitting = [s for s in sizes if s.file_size is None or s.file_size <= MAX_DOWNLOAD_BYTES]
+    return max(fitting, key=lambda s: (s.width * s.height, s.file_size or 0), default=None)
+
+
+def is_image_document(document: Document | None) -> bool:
+    if document is None:
+        return False
+    if document.mime_type in IMAGE_TYPES:
+        return True
+    name = document.file_name or ""
+    return PurePath(name.lower()).suffix in _IMAGE_SUFFIXES
+
+
+def image_request(message: Message, prompt: str, t: Translator, file_id: str) -> ChatRequest:
+    request = text_request(message, prompt or t("chat.describe_image"))
+    return replace(request, image=ImageRef(file_id))
+
+
+@router.message(F.photo, Addressed(), flags={"quota": "chat"})
+async def on_photo(
+    message: Message,
+    prompt: str,
+    bot: Bot,
+    t: Translator,
+    user: UserRow,
+    quota: Ticket,
+    chat_service: ChatService,
+) -> None:
+    size = largest_photo(message.photo or [])
+    if size is None:
+        raise ImageTooBig("every size is over 20 MB")
+    request = image_request(message, prompt, t, size.file_id)
+    await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+
+
+@router.message(F.document.func(is_image_document), Addressed(), flags={"quota": "chat"})
+async def on_image_document(
+    message: Message,
+    prompt: str,
+    bot: Bot,
+    t: Translator,
+    user: UserRow,
+    quota: Ticket,
+    chat_service: ChatService,
+) -> None:
+    assert message.document is not None
+    if (message.document.file_size or 0) > MAX_DOWNLOAD_BYTES:
+        raise ImageTooBig("document is over 20 MB")
+    request = image_request(message, prompt, t, message.document.file_id)
+    await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+
+
+@router.message(F.document, Addressed())
+async def on_other_document(message: Message, t: Translator) -> None:
+    await message.answer(t("chat.unsupported_file"))

@@ -1,0 +1,70 @@
+"""Chat settings (issue 3): defaults, parsing and errors."""
+
+import pytest
+
+from bot.config import DEFAULT_SYSTEM_PROMPT, ConfigError, Settings
+
+TOKEN = "123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+
+def test_chat_defaults() -> None:
+    s = Settings.from_env({"BOT_TOKEN": TOKEN})
+    assert s.system_prompt == DEFAULT_SYSTEM_PROMPT
+    assert (s.chat_history_messages, s.chat_history_chars) == (20, 12_000)
+    assert (s.chat_connect_timeout, s.chat_first_token_timeout, s.chat_total_timeout) == (
+        10.0,
+        60.0,
+        300.0,
+    )
+
+
+def test_chat_settings_are_read() -> None:
+    s = Settings.from_env(
+        {
+            "BOT_TOKEN": TOKEN,
+            "SYSTEM_PROMPT": "Be brief.\\nAlways.",
+            "CHAT_HISTORY_MESSAGES": "8",
+            "CHAT_HISTORY_CHARS": "4000",
+            "CHAT_CONNECT_TIMEOUT": "2.5",
+            "CHAT_FIRST_TOKEN_TIMEOUT": "30",
+            "CHAT_TOTAL_TIMEOUT": "90",
+        }
+    )
+    assert s.system_prompt == "Be brief.\nAlways."
+    assert (s.chat_history_messages, s.chat_history_chars) == (8, 4000)
+    assert (s.chat_connect_timeout, s.chat_first_token_timeout, s.chat_total_timeout) == (
+        2.5,
+        30.0,
+        90.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CHAT_HISTORY_MESSAGES", "1"),
+        ("CHAT_HISTORY_MESSAGES", "many"),
+        ("CHAT_HISTORY_CHARS", "10"),
+        ("CHAT_FIRST_TOKEN_TIMEOUT", "0"),
+        ("CHAT_TOTAL_TIMEOUT", "soon"),
+    ],
+)
+def test_bad_chat_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"BOT_TOKEN": TOKEN, name: value})
+    assert info.value.variable == name
+
+
+def test_every_chat_variable_is_in_env_example() -> None:
+    from pathlib import Path
+
+    example = (Path(__file__).parent.parent / ".env.example").read_text()
+    for name in (
+        "SYSTEM_PROMPT",
+        "CHAT_HISTORY_MESSAGES",
+        "CHAT_HISTORY_CHARS",
+        "CHAT_CONNECT_TIMEOUT",
+        "CHAT_FIRST_TOKEN_TIMEOUT",
+        "CHAT_TOTAL_TIMEOUT",
+    ):
+        assert f"\n{name}=" in example
