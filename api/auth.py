@@ -11,7 +11,9 @@ the moment the bot switches it off. Keys are never logged.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +22,8 @@ from bot.services import clock
 from bot.tiers import FREE
 from storage import api_access
 from storage.db import Database
+
+logger = logging.getLogger("api.auth")
 
 # The shape of a key handed out by /key (``vc_`` + letters and digits); anything else is
 # refused without a lookup.
@@ -78,8 +82,11 @@ class Gatekeeper:
         if not isinstance(key, str) or not KEY_SHAPE.fullmatch(key):
             raise _invalid()
         digest = hash_key(key)
-        async with self.db.reading() as conn:
-            row = await api_access.find_caller(conn, digest)
+        try:
+            row = api_access.find_caller(self.db, digest)
+        except sqlite3.Error as exc:
+            logger.warning("quick key lookup refused (%s); reading the usual way", exc)
+            row = await api_access.find_caller_async(self.db, digest)
         if row is None:
             raise _invalid()
         if row.is_banned or row.inactive_reason == BANNED:

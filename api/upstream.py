@@ -5,6 +5,11 @@ completion, or the SSE stream byte for byte as it arrives. What is not passed th
 upstream failure: it becomes one of our errors (502 failed, 503 busy, 504 timed out) with a
 short message; the operator's key and the upstream's internals never reach the caller, and
 the operator's credentials being refused is logged at ERROR.
+
+This hot path uses one long-lived ``aiohttp.ClientSession`` (opened when the app starts,
+closed when it stops) rather than the bot's shared httpx client: aiohttp is the gateway's
+server already, and its client costs about a third of httpx's CPU per forwarded request
+(measured; see ``bench/gateway.py``), which is most of what the gateway adds.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from api.errors import INVALID_REQUEST, UPSTREAM, ApiError
 
 logger = logging.getLogger("api.upstream")
 
-_CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Nothing reached the provider: safe to try once more.
+_CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 _AUTH_STATUSES = frozenset({401, 402, 403})
 _REJECTED_STATUSES = frozenset({400, 413, 422})
 _DEFAULT_BUSY_SECONDS = 30
@@ -76,16 +82,43 @@ def timed_out(label: str) -> UpstreamFailed:
 
 
 class ChatForwarder:
+    """Posts chat bodies upstream through one pooled session (see :meth:`start`)."""
+
     def __init__(
         self,
-        http: httpx.AsyncClient,
         *,
         timeouts: Timeouts | None = None,
         redact: Callable[[str], str] = lambda text: text,
+        max_connections: int = 256,
     ) -> None:
-        self.http = http
         self.timeouts = timeouts or Timeouts()
         self.redact = redact
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        t = self.timeouts
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=self.max_connections, keepalive_timeout=30, enable_cleanup_closed=True
+            ),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=t.connect, connect=t.connect, sock_read=t.first_byte
+            ),
+            headers={"User-Agent": "visioncraft-gateway/0.1"},
+            raise_for_status=False,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("ChatForwarder.start() was not called")
+        return self._session
 
     # -- a whole completion ---------------------------------------------------------------------
 
@@ -95,20 +128,17 @@ class ChatForwarder:
         async with self._open(route, body) as response:
             try:
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    raw = await response.aread()
+                    raw = await response.read()
             except TimeoutError:
-                logger.warning("%s: completion took too long", route.label)
+                logger.warning("%s: the completion took too long", route.label)
                 raise timed_out(route.label) from None
-            except httpx.TimeoutException:
-                logger.warning("%s: completion stalled", route.label)
-                raise timed_out(route.label) from None
-            except httpx.HTTPError as exc:
+            except aiohttp.ClientError as exc:
                 logger.warning("%s: broken answer (%s)", route.label, type(exc).__name__)
                 raise failed(route.label, "broken answer") from None
         payload = _json_or_none(raw)
         if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
             if isinstance(payload, dict) and "error" in payload:
-                detail = _error_text(payload)
+                detail = self.redact(_error_text(payload))
             else:
                 detail = repr(raw[:120])
             logger.warning("%s answered 200 without a completion: %s", route.label, detail)
@@ -127,41 +157,37 @@ class ChatForwarder:
     # -- plumbing -------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _open(self, route: Route, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
-        t = self.timeouts
-        timeout = httpx.Timeout(
-            connect=t.connect, read=t.first_byte, write=t.connect, pool=t.connect
-        )
+    async def _open(
+        self, route: Route, body: dict[str, Any]
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
         headers = {"Accept": "application/json, text/event-stream"}
         if route.api_key:
             headers["Authorization"] = f"Bearer {route.api_key}"
-        request = self.http.build_request(
-            "POST", route.url, json=body, headers=headers, timeout=timeout
-        )
+        data = json.dumps(body, ensure_ascii=False).encode()
+        headers["Content-Type"] = "application/json"
         try:
             try:
-                response = await self.http.send(request, stream=True)
+                response = await self.session.post(route.url, data=data, headers=headers)
             except _CONNECT_ERRORS:
-                # Nothing reached the provider: one more try is safe.
-                response = await self.http.send(request, stream=True)
+                response = await self.session.post(route.url, data=data, headers=headers)
         except _CONNECT_ERRORS as exc:
             logger.warning("%s: cannot connect (%s)", route.label, type(exc).__name__)
             raise failed(route.label, "it cannot be reached") from None
-        except httpx.TimeoutException:
-            logger.warning("%s: no answer in %.0f s", route.label, t.first_byte)
+        except TimeoutError:
+            logger.warning("%s: no answer in %.0f s", route.label, self.timeouts.first_byte)
             raise timed_out(route.label) from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             logger.warning("%s: request failed (%s)", route.label, type(exc).__name__)
             raise failed(route.label, "the request failed") from None
         try:
-            if response.status_code >= 400:
+            if response.status >= 400:
                 raise await self._status_error(route, response)
             yield response
         finally:
-            await response.aclose()
+            response.release()
 
-    async def _status_error(self, route: Route, response: httpx.Response) -> ApiError:
-        status = response.status_code
+    async def _status_error(self, route: Route, response: aiohttp.ClientResponse) -> ApiError:
+        status = response.status
         raw = await _read_some(response)
         detail = self.redact(_error_text(_json_or_none(raw)) or "")
         if status in _AUTH_STATUSES:
@@ -173,7 +199,7 @@ class ChatForwarder:
             )
             return failed(route.label, "it is not available")
         if status == 429:
-            retry_in = _retry_after(response.headers.get("retry-after"))
+            retry_in = _retry_after(response.headers.get("Retry-After"))
             logger.warning("%s is busy (429); retry in %d s", route.label, retry_in)
             return UpstreamFailed(
                 503,
@@ -187,11 +213,13 @@ class ChatForwarder:
             message = f"The {route.label} service rejected the request"
             return ApiError(
                 400,
-                f"{message}: {detail[:300]}" if detail else f"{message}.",
+                f"{message}: {detail}" if detail else f"{message}.",
                 type=INVALID_REQUEST,
                 code="upstream_rejected",
             )
-        logger.warning("%s answered HTTP %d: %s", route.label, status, detail or repr(raw[:120]))
+        logger.warning(
+            "%s answered HTTP %d: %s", route.label, status, detail or self.redact(repr(raw[:120]))
+        )
         if status == 504:
             return timed_out(route.label)
         return failed(route.label, f"HTTP {status}")
@@ -204,12 +232,12 @@ class Stream:
     the error (an event carrying it is the last thing to send the caller).
     """
 
-    def __init__(self, route: Route, response: httpx.Response, deadline: float) -> None:
+    def __init__(self, route: Route, response: aiohttp.ClientResponse, deadline: float) -> None:
         self.route = route
         self.response = response
         self.deadline = deadline
         self.failure: UpstreamFailed | None = None
-        content_type = response.headers.get("content-type", "")
+        content_type = response.headers.get("Content-Type", "")
         self.is_json = "json" in content_type and "event-stream" not in content_type
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -220,7 +248,7 @@ class Stream:
             return
         tail = b""
         seen_done = False
-        iterator = self.response.aiter_raw()
+        iterator = self.response.content.iter_any()
         label = self.route.label
         while True:
             try:
@@ -229,15 +257,12 @@ class Stream:
             except StopAsyncIteration:
                 break
             except TimeoutError:
-                logger.warning("%s: stream took too long", label)
+                # The whole answer took too long, or the stream fell silent (sock_read).
+                logger.warning("%s: the stream stalled or took too long", label)
                 self.failure = timed_out(label)
                 return
-            except httpx.TimeoutException:
-                logger.warning("%s: stream stalled", label)
-                self.failure = timed_out(label)
-                return
-            except httpx.HTTPError as exc:
-                logger.warning("%s: stream broke (%s)", label, type(exc).__name__)
+            except aiohttp.ClientError as exc:
+                logger.warning("%s: the stream broke (%s)", label, type(exc).__name__)
                 self.failure = failed(label, "the stream broke")
                 return
             if not seen_done:
@@ -246,13 +271,17 @@ class Stream:
                 tail = window[-len(DONE) :]
             yield chunk
         if not seen_done:
-            logger.warning("%s: stream ended without [DONE]", label)
+            logger.warning("%s: the stream ended without [DONE]", label)
             self.failure = failed(label, "the stream ended early")
 
     async def _from_completion(self) -> AsyncIterator[bytes]:
         try:
-            raw = await self.response.aread()
-        except httpx.HTTPError:
+            async with asyncio.timeout(max(0.0, self.deadline - time.monotonic())):
+                raw = await self.response.read()
+        except TimeoutError:
+            self.failure = timed_out(self.route.label)
+            return
+        except aiohttp.ClientError:
             self.failure = failed(self.route.label, "broken answer")
             return
         payload = _json_or_none(raw)
@@ -282,18 +311,11 @@ def sse_event(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
 
 
-async def _read_some(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
+async def _read_some(response: aiohttp.ClientResponse) -> bytes:
     try:
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= _ERROR_BODY_LIMIT:
-                break
-    except httpx.HTTPError:
-        pass
-    return b"".join(chunks)
+        return await response.content.read(_ERROR_BODY_LIMIT)
+    except (aiohttp.ClientError, TimeoutError):
+        return b""
 
 
 def _json_or_none(raw: bytes) -> Any:
