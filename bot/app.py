@@ -82,7 +82,7 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
 
     dp.startup.register(set_webhook)
     setup_application(app, dp, bot=bot)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host="0.0.0.0", port=settings.port)
     try:
@@ -90,12 +90,12 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
     except OSError as exc:
         await runner.cleanup()
         raise StartupError(f"PORT: cannot listen on {settings.port}: {exc.strerror}") from None
-    logger.info("serving webhooks on port %d at %s", settings.port, path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    logger.info("serving webhooks on port %d at %s", settings.port, path)
     try:
         await stop.wait()
     finally:

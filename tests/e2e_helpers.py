@@ -80,7 +80,7 @@ class Process:
     def stderr(self) -> str:
         return "\n".join(self.stderr_lines)
 
-    async def wait(self, timeout: float = 20.0) -> int:  # noqa: ASYNC109
+    async def wait(self, timeout: float = 60.0) -> int:  # noqa: ASYNC109
         assert self.proc is not None
         code = await asyncio.wait_for(self.proc.wait(), timeout)
         if self._reader is not None:
@@ -97,7 +97,7 @@ class Process:
                 raise AssertionError(f"{needle!r} not logged in {timeout} s:\n{self.stderr}")
             await asyncio.sleep(0.05)
 
-    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:  # noqa: ASYNC109
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:  # noqa: ASYNC109
         assert self.proc is not None
         if self.proc.returncode is None:
             self.proc.send_signal(sig)
@@ -137,7 +137,7 @@ async def start_bot(api, tmp_path: Path, token: str, **extra: str) -> Process:
     """
     proc = await Process("bot", bot_env(api.url, tmp_path, token, **extra), tmp_path).start()
     try:
-        await proc.wait_for_log("Run polling", timeout=60)
+        await proc.wait_for_log("Run polling", timeout=90)
     except BaseException:
         await proc.kill()
         raise

@@ -114,7 +114,7 @@ async def test_dotenv_file_is_read(api, tmp_path):
         env.pop(name)
     proc = await Process("bot", env, tmp_path).start()
     try:
-        await proc.wait_for_log("Run polling", timeout=60)
+        await proc.wait_for_log("Run polling", timeout=90)
         assert (tmp_path / "envdb.sqlite3").exists()
     finally:
         await proc.stop()
@@ -138,10 +138,10 @@ async def test_webhook_mode_checks_the_secret(api, tmp_path):
     )
     proc = await Process("bot", env, tmp_path).start()
     try:
-        call = await api.wait_for("setWebhook", timeout=20)
+        call = await api.wait_for("setWebhook", timeout=90)
         assert call["url"] == "https://bot.example.org/tg/hook"
         assert call["secret_token"] == "s3cret-token"
-        await proc.wait_for_log("serving webhooks")
+        await proc.wait_for_log("serving webhooks", timeout=90)
         update = api.make_message(400, "/start")
         url = f"http://127.0.0.1:{port}/tg/hook"
         async with aiohttp.ClientSession() as http:
