@@ -79,6 +79,24 @@ async def test_stream_passes_through_chunk_by_chunk(gw, upstream):
     assert await used_today(gw.db, 3, "chat") == 1
 
 
+async def test_stream_chunks_arrive_while_the_upstream_is_still_writing(tmp_path, upstream):
+    upstream.stream_chunks = ["first", " second"]
+    upstream.stall_stream_after = 1  # sends "first", then waits until the test ends
+    async with running_gateway(
+        tmp_path, upstream, CHAT_FIRST_TOKEN_TIMEOUT="30", CHAT_TOTAL_TIMEOUT="60"
+    ) as gw:
+        key = await seed_key(gw.db, 27)
+        async with sdk(gw, key) as client:
+            stream = await client.chat.completions.create(
+                model=VC_MODEL, messages=MESSAGES, stream=True
+            )
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    assert chunk.choices[0].delta.content == "first"
+                    break
+            await stream.close()
+
+
 async def test_stream_headers_are_server_sent_events(gw, upstream):
     key = await seed_key(gw.db, 4)
     async with (
