@@ -3,6 +3,7 @@ gateway served on 127.0.0.1 and FakeUpstream playing VisionCraft and Nebula Bloc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -95,6 +96,35 @@ async def test_stream_chunks_arrive_while_the_upstream_is_still_writing(tmp_path
                     assert chunk.choices[0].delta.content == "first"
                     break
             await stream.close()
+
+
+async def test_caller_going_away_mid_stream_is_not_an_error(gw, upstream, caplog):
+    upstream.stream_chunks = ["one", "two", "three", "four", "five"]
+    upstream.chunk_delay = 0.2
+    key = await seed_key(gw.db, 28)
+    with caplog.at_level(logging.INFO):
+        async with (
+            http_client() as http,
+            http.stream(
+                "POST",
+                f"{gw.url}/v1/chat/completions",
+                headers={"Authorization": f"Bearer {key}"},
+                json={"model": VC_MODEL, "messages": MESSAGES, "stream": True},
+            ) as response,
+        ):
+            async for chunk in response.aiter_raw():
+                if b"one" in chunk:
+                    break
+        for _ in range(100):
+            if any("went away" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.05)
+    assert any("went away" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    # The upstream delivered: the unit stays spent. The gateway goes on serving.
+    assert await used_today(gw.db, 28, "chat") == 1
+    async with sdk(gw, key) as client:
+        await client.chat.completions.create(model=VC_MODEL, messages=MESSAGES)
 
 
 async def test_stream_headers_are_server_sent_events(gw, upstream):
