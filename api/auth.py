@@ -10,33 +10,22 @@ the moment the bot switches it off. Keys are never logged.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from api.errors import AUTHENTICATION, PERMISSION, ApiError
 from bot.services import clock
+from bot.services.keys import KEY_PATTERN, LAST_USED_RESOLUTION, hash_key
 from bot.tiers import FREE
 from storage import api_access
 from storage.db import Database
+from storage.keys import BANNED, LEFT_CHANNEL, REVOKED
 
 logger = logging.getLogger("api.auth")
 
-# The shape of a key handed out by /key (``vc_`` + letters and digits); anything else is
-# refused without a lookup.
-KEY_SHAPE = re.compile(r"vc_[A-Za-z0-9]{32,128}")
-LAST_USED_RESOLUTION = 60  # seconds: last_used_at is written at most this often per key
-
-LEFT_CHANNEL = "left_channel"
-BANNED = "banned"
-REVOKED = "revoked"
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+__all__ = ["Caller", "Gatekeeper", "bearer_key", "hash_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +68,7 @@ class Gatekeeper:
                 type=AUTHENTICATION,
                 code="missing_api_key",
             )
-        if not isinstance(key, str) or not KEY_SHAPE.fullmatch(key):
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
             raise _invalid()
         digest = hash_key(key)
         try:
@@ -115,6 +104,7 @@ class Gatekeeper:
                 )
             raise ApiError(403, "This API key is switched off.", type=PERMISSION, code="inactive")
         now = self._now()
+        # last_used_at (shown by /key) is written at most once a minute per key.
         if row.last_used_at is None or row.last_used_at <= now - self.last_used_resolution:
             async with self.db.transaction() as conn:
                 await api_access.touch_used(

@@ -21,6 +21,7 @@ from bot.commands import register_commands
 from bot.config import Settings
 from bot.factory import create_bot, create_dispatcher
 from bot.middlewares.user import InFlight
+from bot.services.reconcile import on_shutdown_keys, on_startup_keys
 from storage.db import Database, DatabaseError
 
 logger = logging.getLogger("bot")
@@ -113,6 +114,9 @@ async def amain(settings: Settings) -> None:
     bot = create_bot(settings)
     dp = create_dispatcher(settings, db, clients)
     dp.startup.register(on_startup)
+    dp.startup.register(on_startup_keys)
+    # Before on_shutdown: the key re-check must stop while the database is still open.
+    dp.shutdown.register(on_shutdown_keys)
     dp.shutdown.register(on_shutdown)
     try:
         try:

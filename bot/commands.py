@@ -28,6 +28,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("chat"),
     Command("new"),
     Command("model"),
+    Command("image"),
+    Command("gif"),
+    Command("settings"),
+    Command("cancel"),
+    Command("key"),
 )
 
 

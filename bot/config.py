@@ -70,6 +70,12 @@ class Settings:
     chat_connect_timeout: float = 10.0
     chat_first_token_timeout: float = 60.0
     chat_total_timeout: float = 300.0
+    # images and GIFs
+    generation_timeout: float = 300.0
+    generation_concurrency: int = 4
+    # API keys: background re-check of key owners' channel membership.
+    key_recheck_per_second: float = 5.0
+    key_recheck_interval: int = 6 * 3600
     # HTTP API (python -m api): requests per second per key and tier, biggest request body
     api_rate_per_second: Mapping[str, float] = field(
         default_factory=lambda: dict(API_RATE_PER_SECOND)
@@ -247,8 +253,30 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         chat_connect_timeout=_float(env, "CHAT_CONNECT_TIMEOUT", 10.0, minimum=0.1),
         chat_first_token_timeout=_float(env, "CHAT_FIRST_TOKEN_TIMEOUT", 60.0, minimum=0.1),
         chat_total_timeout=_float(env, "CHAT_TOTAL_TIMEOUT", 300.0, minimum=0.1),
+        # images and GIFs: how long one generation (and one wait in the queue) may take,
+        # and how many generations run upstream at once (the rest wait in a FIFO queue)
+        generation_timeout=_float(env, "GENERATION_TIMEOUT", 300.0, minimum=1.0),
+        generation_concurrency=_int(env, "GENERATION_CONCURRENCY", 4, minimum=1, maximum=1000),
+        **_key_recheck(env),
         **_api(env),
     )
+
+
+# API keys: how fast and how often key owners' channel membership is re-checked. Telegram
+# allows about 30 requests per second per bot in all, so the re-check keeps well below that.
+MAX_KEY_RECHECK_PER_SECOND = 20.0
+
+
+def _key_recheck(env: Mapping[str, str]) -> dict[str, float | int]:
+    per_second = _float(env, "KEY_RECHECK_PER_SECOND", 5.0, minimum=0.01)
+    if per_second > MAX_KEY_RECHECK_PER_SECOND:
+        raise ConfigError(
+            "KEY_RECHECK_PER_SECOND",
+            f"must be at most {MAX_KEY_RECHECK_PER_SECOND:g} (Telegram's limits), "
+            f"got {per_second:g}",
+        )
+    interval = _int(env, "KEY_RECHECK_INTERVAL", 6 * 3600, minimum=60, maximum=30 * 86400)
+    return {"key_recheck_per_second": per_second, "key_recheck_interval": interval}
 
 
 # HTTP API (python -m api): a per-key requests-per-second limit for each tier (negative:

@@ -2,8 +2,10 @@
 
 Tests and ``__main__`` call the same two functions, so what is tested is what runs.
 Long-lived objects go in as dispatcher workflow data; handlers receive them by name:
-``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``, and for chat
-``model_catalog`` and ``chat_service`` (tests may pass their own as keyword arguments).
+``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``; for chat
+``model_catalog`` and ``chat_service`` (tests may pass their own as keyword arguments);
+for images and GIFs ``cancels``, ``images``, ``generations`` and ``results``; for keys
+``key_service`` and ``channel_gate`` (REQUIRED_CHANNEL's state, None when not gated).
 """
 
 from __future__ import annotations
@@ -17,16 +19,21 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
-from bot.clients import Clients
+from bot.clients import Clients, image_client
 from bot.clients.openai_compat import chat_clients
 from bot.config import Settings
 from bot.middlewares.quota import QuotaMiddleware
 from bot.middlewares.retry import RetryAfterMiddleware
 from bot.middlewares.user import InFlight, UserMiddleware
+from bot.services.cancel import CancelRegistry
 from bot.services.chat import ChatService
 from bot.services.conversation import Conversation
+from bot.services.generation import Generations, ResultStore
+from bot.services.images import Catalogue, ImageService
+from bot.services.keys import KeyService
 from bot.services.models import ModelCatalog
 from bot.services.quota import QuotaService
+from bot.services.subscription import Channel
 from bot.services.users import UserService
 from handlers import get_routers
 from storage.db import Database
@@ -62,6 +69,19 @@ def create_dispatcher(
             max_chars=settings.chat_history_chars,
         ),
     )
+    # images and GIFs
+    if clients.images is None:
+        clients.images = image_client(settings, clients.http)
+    cancels = CancelRegistry()
+    images = ImageService(db, Catalogue(clients.images), settings.image_model)
+    generations = Generations(
+        quota_service,
+        cancels,
+        concurrency=settings.generation_concurrency,
+        timeout=settings.generation_timeout,
+    )
+    key_service = KeyService(db)
+    channel_gate = Channel.from_setting(settings.required_channel)
     dp = Dispatcher(
         settings=settings,
         db=db,
@@ -71,11 +91,24 @@ def create_dispatcher(
         inflight=inflight,
         model_catalog=model_catalog,
         chat_service=chat_service,
+        cancels=cancels,
+        images=images,
+        generations=generations,
+        results=ResultStore(),
+        key_service=key_service,
+        channel_gate=channel_gate,
         **extra,
     )
+    # Registered before bot.app's on_shutdown: waits still running at shutdown end now, their
+    # units are given back and their users told, instead of being cut off later.
+    dp.shutdown.register(_stop_long_waits)
     dp.update.outer_middleware(UserMiddleware(users, inflight))
     quota_mw = QuotaMiddleware(quota_service)
     dp.message.middleware(quota_mw)
     dp.callback_query.middleware(quota_mw)
     dp.include_routers(*get_routers())
     return dp
+
+
+async def _stop_long_waits(cancels: CancelRegistry) -> None:
+    cancels.cancel_all()

@@ -19,8 +19,32 @@ def _detached(router: Router) -> Router:
 
 
 def get_routers() -> list[Router]:
-    from handlers import chat, errors, model, photo, start, usage
+    from handlers import (
+        cancel,
+        channel,
+        chat,
+        errors,
+        images,
+        keys,
+        model,
+        photo,
+        settings,
+        start,
+        usage,
+    )
 
     # chat holds the catch-all text handler: keep it last.
-    routers = [errors.router, start.router, usage.router, model.router, photo.router, chat.router]
+    routers = [
+        errors.router,
+        start.router,
+        usage.router,
+        keys.router,
+        channel.router,
+        model.router,
+        photo.router,
+        cancel.router,
+        images.router,
+        settings.router,
+        chat.router,
+    ]
     return [_detached(r) for r in routers]

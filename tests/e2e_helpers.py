@@ -35,6 +35,7 @@ _CONTRACT_PREFIXES = (
     "LOG_LEVEL",
     "QUOTA_",
     "RATE_",
+    "GENERATION_",
 )
 
 

@@ -144,9 +144,7 @@ async def running_gateway(
     settings = gateway_settings(tmp_path, upstream, **env)
     db = await Database(settings.database_path).connect()
     clients = Clients.create(settings, transport=fast_transport())
-    kwargs = dict(app_kwargs or {})
-    kwargs.setdefault("images", object())  # until the images feature is merged
-    app = create_app(settings, db, clients, **kwargs)
+    app = create_app(settings, db, clients, **(app_kwargs or {}))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from bot.clients.openai_compat import ChatClient, chat_clients
+from bot.clients.visioncraft import ImageClient
 from bot.config import Settings
 
 
@@ -17,6 +18,7 @@ class Clients:
 
     http: httpx.AsyncClient
     chat: dict[str, ChatClient] = field(default_factory=dict)  # by provider (issue 3)
+    images: ImageClient | None = None  # VisionCraft /sd and /text2gif
 
     @classmethod
     def create(cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
@@ -27,7 +29,18 @@ class Clients:
             headers={"User-Agent": "visioncraft-bot/0.1"},
             follow_redirects=False,
         )
-        return cls(http=http, chat=chat_clients(http, settings))
+        return cls(
+            http=http, chat=chat_clients(http, settings), images=image_client(settings, http)
+        )
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+def image_client(settings: Settings, http: httpx.AsyncClient) -> ImageClient:
+    return ImageClient(
+        http,
+        settings.visioncraft_api_url,
+        settings.visioncraft_api_key,
+        timeout=settings.generation_timeout,
+    )

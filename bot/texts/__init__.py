@@ -14,9 +14,9 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from bot.texts import chat, common
+from bot.texts import chat, common, images, keys
 
-MODULES = (common, chat)
+MODULES = (common, chat, images, keys)
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"

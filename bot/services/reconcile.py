@@ -1,0 +1,200 @@
+"""Keeping keys in step with the channel when updates were missed.
+
+``chat_member`` updates switch keys off and on as owners leave and return (handlers/channel.py),
+but updates sent while the bot was down are lost. :class:`KeyReconciler` re-checks every key
+that follows the channel (active, or off because its owner left) once per
+``KEY_RECHECK_INTERVAL`` seconds, at most ``KEY_RECHECK_PER_SECOND`` getChatMember calls per
+second, and switches keys as the answers say. It starts from a startup hook and stops on
+shutdown (:func:`on_startup_keys`, :func:`on_shutdown_keys`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+
+from bot.config import Settings
+from bot.services import clock
+from bot.services.keys import Change, KeyService
+from bot.services.subscription import (
+    Channel,
+    Membership,
+    MembershipUnavailable,
+    TelegramMembership,
+)
+from bot.texts import Translator
+
+logger = logging.getLogger(__name__)
+
+Notify = Callable[[int, Change], Awaitable[None]]
+
+BATCH = 100
+# After "can't check the channel", wait this long (at most) before trying again.
+UNAVAILABLE_BACKOFF = 300.0
+
+
+class KeyNotifier:
+    """Tells an owner that their key was switched off or on. Never raises: a user who
+    blocked the bot is marked (users.blocked_bot) and skipped next time."""
+
+    def __init__(self, bot: Bot, keys: KeyService, channel: Channel) -> None:
+        self.bot = bot
+        self.keys = keys
+        self.channel = channel
+
+    async def __call__(self, user_id: int, change: Change) -> None:
+        profile = await self.keys.owner_profile(user_id)
+        if profile is None:
+            return
+        language_code, blocked = profile
+        if blocked:
+            return
+        t = Translator.for_code(language_code)
+        key = "key.notice.off" if change is Change.DEACTIVATED else "key.notice.on"
+        try:
+            await self.bot.send_message(user_id, t(key, channel=self.channel.display))
+        except TelegramForbiddenError:
+            logger.info("key notice: user %d has blocked the bot", user_id)
+            await self.keys.mark_blocked_bot(user_id)
+        except TelegramAPIError as exc:
+            logger.warning("key notice to user %d failed: %s", user_id, exc)
+
+
+class KeyReconciler:
+    def __init__(
+        self,
+        keys: KeyService,
+        membership: Membership,
+        notify: Notify,
+        *,
+        per_second: float,
+        interval: int,
+        now: Callable[[], int] = clock.now,
+        unavailable_backoff: float = UNAVAILABLE_BACKOFF,
+    ) -> None:
+        self.keys = keys
+        self.membership = membership
+        self.notify = notify
+        self.per_second = per_second
+        self.interval = interval
+        self.now = now
+        self.unavailable_backoff = unavailable_backoff
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._next_call = 0.0
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._stop.clear()
+            self._task = asyncio.create_task(self.run(), name="key-reconciler")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run(self) -> None:
+        logger.info(
+            "key re-check: every key once per %d s, at most %g checks/s",
+            self.interval,
+            self.per_second,
+        )
+        while not self._stop.is_set():
+            try:
+                await self.run_once()
+                delay = await self._until_next_due()
+            except MembershipUnavailable as exc:
+                logger.warning("key re-check paused: the channel can't be checked (%s)", exc)
+                delay = min(self.unavailable_backoff, float(self.interval))
+            except Exception:
+                logger.exception("key re-check failed; retrying later")
+                delay = min(self.unavailable_backoff, float(self.interval))
+            await self._sleep(delay)
+
+    # -- one pass -----------------------------------------------------------------------------
+    async def run_once(self) -> int:
+        """Check every key that is due now, paced. Returns how many were checked. Raises
+        MembershipUnavailable (nothing is switched off on our own failure)."""
+        cutoff = self.now() - self.interval
+        after, checked = 0, 0
+        while not self._stop.is_set():
+            owners = await self.keys.due_for_check(
+                after_user=after, checked_before=cutoff, limit=BATCH
+            )
+            if not owners:
+                break
+            for user_id in owners:
+                if self._stop.is_set():
+                    break
+                await self._pace()
+                await self.check(user_id)
+                checked += 1
+            after = owners[-1]
+        return checked
+
+    async def check(self, user_id: int) -> Change | None:
+        member = await self.membership.is_member(user_id)
+        change = await self.keys.sync_membership(user_id, member, now=self.now())
+        if change is not None:
+            logger.info("key of user %d %s by re-check", user_id, change.value)
+            await self.notify(user_id, change)
+        return change
+
+    async def _until_next_due(self) -> float:
+        oldest = await self.keys.oldest_check()
+        if oldest is None:
+            return float(self.interval)
+        return float(min(max(oldest + self.interval - self.now(), 1), self.interval))
+
+    async def _pace(self) -> None:
+        loop = asyncio.get_running_loop()
+        wait = self._next_call - loop.time()
+        if wait > 0:
+            await self._sleep(wait)
+        self._next_call = max(self._next_call, loop.time()) + 1.0 / self.per_second
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+
+async def on_startup_keys(
+    bot: Bot,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    key_service: KeyService,
+    channel_gate: Channel | None,
+) -> None:
+    """Check that the bot can read the channel's members, then start the re-check task."""
+    if channel_gate is None:
+        return
+    membership = TelegramMembership(bot, channel_gate)
+    await membership.probe()
+    reconciler = KeyReconciler(
+        key_service,
+        membership,
+        KeyNotifier(bot, key_service, channel_gate),
+        per_second=settings.key_recheck_per_second,
+        interval=settings.key_recheck_interval,
+    )
+    dispatcher["key_reconciler"] = reconciler
+    reconciler.start()
+
+
+async def on_shutdown_keys(dispatcher: Dispatcher) -> None:
+    reconciler = dispatcher.workflow_data.pop("key_reconciler", None)
+    if isinstance(reconciler, KeyReconciler):
+        await reconciler.stop()

@@ -1,0 +1,32 @@
+"""/cancel: stop whatever long wait the user has running (any feature that opened a scope in
+``bot.services.cancel.CancelRegistry``), or say clearly that there is nothing to stop."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+
+from bot.services.cancel import CancelRegistry
+from bot.texts import TEXTS, Translator
+from storage.users import UserRow
+
+router = Router(name=__name__)
+
+
+def describe(t: Translator, label: str) -> str:
+    """``cancel.what.<label>`` if a feature defined it, else the label itself."""
+    key = f"cancel.what.{label}"
+    return t(key) if key in TEXTS[t.lang] else label
+
+
+@router.message(Command("cancel"))
+async def cmd_cancel(
+    message: Message, t: Translator, user: UserRow, cancels: CancelRegistry
+) -> None:
+    labels = cancels.cancel(user.id)
+    if not labels:
+        await message.answer(t("cancel.nothing"))
+        return
+    what = ", ".join(dict.fromkeys(describe(t, label) for label in labels))
+    await message.answer(t("cancel.done", what=what))
