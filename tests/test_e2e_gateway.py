@@ -48,6 +48,7 @@ async def test_key_from_the_bot_works_against_the_gateway(api, upstream, tmp_pat
     shared = {
         "REQUIRED_CHANNEL": "@vc_news",
         "QUOTA_FREE_CHAT": "3",
+        "API_RATE_FREE_PER_SECOND": "-1",
         "VISIONCRAFT_API_URL": upstream.url,
         "VISIONCRAFT_API_KEY": OPERATOR_VC_KEY,
         "NEBULA_API_URL": f"{upstream.url}/v1",
