@@ -53,13 +53,17 @@ def setup(app: web.Application) -> None:
 # -- the pipeline -----------------------------------------------------------------------------
 
 
-async def read_json(request: web.Request) -> Any:
+async def read_body(request: web.Request) -> bytes:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise too_large(gateway_of(request).settings.api_max_body_bytes) from None
     if not raw:
         raise bad_request("The request body is empty; send a JSON object.", code="invalid_json")
+    return raw
+
+
+def parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -85,7 +89,7 @@ async def authenticate(request: web.Request, gateway: Gateway, key: Any) -> Call
 
 async def spend(gateway: Gateway, caller: Caller, kind: str) -> Ticket:
     try:
-        return await gateway.quota.spend(caller.user_id, kind)
+        return await gateway.quota.spend(caller.user_id, kind, tier=caller.tier)
     except QuotaExceeded as exc:
         tier = str(exc.params.get("tier") or caller.tier)
         limit = exc.params.get("limit")
@@ -125,7 +129,8 @@ async def _delivered(ticket: Ticket, work: Callable[[], Awaitable[Any]]) -> Any:
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     gateway = gateway_of(request)
-    body = await read_json(request)
+    raw = await read_body(request)
+    body = parse_json(raw)
     caller = await authenticate(request, gateway, bearer_key(request.headers.get("Authorization")))
     chat = check_chat(body)
     route = gateway.models.route(chat.model)
@@ -138,13 +143,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         )
     ticket = await spend(gateway, caller, CHAT)
     if chat.stream:
-        return await _stream(request, gateway, route, chat.body, ticket)
-    raw = await _delivered(ticket, lambda: gateway.chat.complete(route, chat.body))
-    return web.Response(body=raw, content_type="application/json")
+        return await _stream(request, gateway, route, raw, ticket)
+    answer = await _delivered(ticket, lambda: gateway.chat.complete(route, raw))
+    return web.Response(body=answer, content_type="application/json")
 
 
 async def _stream(
-    request: web.Request, gateway: Gateway, route: Route, body: dict[str, Any], ticket: Ticket
+    request: web.Request, gateway: Gateway, route: Route, body: bytes, ticket: Ticket
 ) -> web.StreamResponse:
     """Pass the upstream's SSE stream on as it arrives. Failures before the first byte are
     ordinary JSON errors; a failure later ends the stream with an error event."""
@@ -188,7 +193,7 @@ async def openai_models(request: web.Request) -> web.Response:
 
 async def sd(request: web.Request) -> web.Response:
     gateway = gateway_of(request)
-    body = require_object(await read_json(request))
+    body = require_object(parse_json(await read_body(request)))
     caller = await authenticate(request, gateway, body.get("token"))
     params = check_sd(body)
     ticket = await spend(gateway, caller, IMAGE)
@@ -198,7 +203,7 @@ async def sd(request: web.Request) -> web.Response:
 
 async def text2gif(request: web.Request) -> web.Response:
     gateway = gateway_of(request)
-    body = require_object(await read_json(request))
+    body = require_object(parse_json(await read_body(request)))
     caller = await authenticate(request, gateway, body.get("token"))
     params = check_gif(body)
     ticket = await spend(gateway, caller, GIF)

@@ -122,8 +122,9 @@ class ChatForwarder:
 
     # -- a whole completion ---------------------------------------------------------------------
 
-    async def complete(self, route: Route, body: dict[str, Any]) -> bytes:
-        """The upstream's JSON completion, as bytes (checked to be a completion)."""
+    async def complete(self, route: Route, body: bytes) -> bytes:
+        """The upstream's JSON completion, as bytes (checked to be a completion). ``body``:
+        the caller's JSON, already checked, sent as it came."""
         deadline = time.monotonic() + self.timeouts.total
         async with self._open(route, body) as response:
             try:
@@ -148,7 +149,7 @@ class ChatForwarder:
     # -- a stream -------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def stream(self, route: Route, body: dict[str, Any]) -> AsyncIterator[Stream]:
+    async def stream(self, route: Route, body: bytes) -> AsyncIterator[Stream]:
         """Open the upstream stream. Errors before the first byte raise UpstreamFailed; the
         caller then iterates :class:`Stream` and checks ``stream.failure`` at the end."""
         async with self._open(route, body) as response:
@@ -157,13 +158,11 @@ class ChatForwarder:
     # -- plumbing -------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _open(
-        self, route: Route, body: dict[str, Any]
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def _open(self, route: Route, body: bytes) -> AsyncIterator[aiohttp.ClientResponse]:
         headers = {"Accept": "application/json, text/event-stream"}
         if route.api_key:
             headers["Authorization"] = f"Bearer {route.api_key}"
-        data = json.dumps(body, ensure_ascii=False).encode()
+        data = body
         headers["Content-Type"] = "application/json"
         try:
             try:

@@ -118,7 +118,6 @@ class ChatRequest:
     model: str
     stream: bool
     has_images: bool
-    body: dict[str, Any]  # what is forwarded upstream: the caller's body, checked
 
 
 def check_chat(body: Any) -> ChatRequest:
@@ -165,7 +164,7 @@ def check_chat(body: Any) -> ChatRequest:
     n = body.get("n")
     if n is not None and (isinstance(n, bool) or n != 1):
         raise bad_request("Invalid 'n': only one choice (n=1) is supported.", param="n")
-    return ChatRequest(model=model, stream=stream, has_images=has_images, body=body)
+    return ChatRequest(model=model, stream=stream, has_images=has_images)
 
 
 def _check_message(index: int, message: Any) -> bool:

@@ -116,6 +116,14 @@ class Database:
             else:
                 await conn.execute("COMMIT")
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection under the lock, outside any transaction: each statement commits on
+        its own. For a repository call that is a single statement (a read, or a write that
+        checks and changes in one go), it saves the BEGIN and COMMIT round trips."""
+        async with self._lock:
+            yield self.conn
+
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One statement in its own implicit transaction; returns rowcount."""
         async with self._lock:

@@ -78,15 +78,25 @@ class QuotaService:
         return self.limits[tier].daily_limit(kind)
 
     async def spend(
-        self, user_id: int, kind: str, *, amount: int = 1, now: int | None = None
+        self,
+        user_id: int,
+        kind: str,
+        *,
+        amount: int = 1,
+        now: int | None = None,
+        tier: str | None = None,
     ) -> Ticket:
+        """Spend ``amount`` units of today's ``kind`` quota. ``tier``: the tier in force, when
+        the caller has just read it (the HTTP API reads it with the key), else it is read."""
         if kind not in KINDS:
             raise ValueError(f"unknown quota kind {kind!r}")
         now = clock.now() if now is None else now
-        tier = (await self.tier_of(user_id, now)).tier
+        if tier is None:
+            tier = (await self.tier_of(user_id, now)).tier
         limit = self.limit_for(tier, kind)
         day = clock.utc_day(now)
-        async with self.db.transaction() as conn:
+        # One statement that checks and increments: it needs no explicit transaction.
+        async with self.db.autocommit() as conn:
             used = await usage_repo.spend(
                 conn, user_id=user_id, day=day, kind=kind, limit=limit, amount=amount
             )
