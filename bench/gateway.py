@@ -4,9 +4,10 @@ Three processes on 127.0.0.1: the fake upstream (``tests.fakes.upstream.FakeUpst
 gateway (``python -m api``, on its own SQLite file with one Tier 2 key and no rate limits),
 and this one, which sends non-streamed ``POST /v1/chat/completions`` requests:
 
-* **latency**: an open loop at ``--rate`` requests/s (default 200) for ``--duration`` seconds,
-  once straight to the fake upstream and once through the gateway; the gateway's *added*
-  p50/p99 is its percentile minus the direct one;
+* **latency**: an open loop at ``--rate`` requests/s (default 200) for ``--duration`` seconds
+  against each, straight to the fake upstream and through the gateway, in ``--rounds``
+  alternating slices (a noisy neighbour hits both alike); the gateway's *added* p50/p99 is
+  its percentile minus the direct one;
 * **throughput**: a closed loop of ``--concurrency`` callers for ``--throughput-seconds``
   seconds against each, in requests/s.
 
@@ -80,11 +81,16 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 async def open_loop(
-    session: aiohttp.ClientSession, url: str, headers: dict[str, str], rate: float, seconds: float
-) -> Latency:
-    """``rate`` requests/s on a fixed schedule, whatever the answers' speed."""
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
+    rate: float,
+    seconds: float,
+    latencies: list[float],
+) -> tuple[int, int, float]:
+    """``rate`` requests/s on a fixed schedule, whatever the answers' speed. Appends each
+    answered request's latency (ms); returns (requests, errors, seconds taken)."""
     total = int(rate * seconds)
-    latencies: list[float] = []
     errors = 0
     payload = json.dumps(BODY).encode()
 
@@ -111,16 +117,40 @@ async def open_loop(
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one()))
     await asyncio.gather(*tasks)
-    elapsed = loop.time() - start
-    return Latency(
-        requests=total,
-        errors=errors,
-        p50_ms=percentile(latencies, 50),
-        p90_ms=percentile(latencies, 90),
-        p99_ms=percentile(latencies, 99),
-        max_ms=max(latencies, default=math.nan),
-        achieved_rps=total / elapsed if elapsed else math.nan,
-    )
+    return total, errors, loop.time() - start
+
+
+async def latency_pair(
+    session: aiohttp.ClientSession,
+    targets: dict[str, tuple[str, dict[str, str]]],
+    rate: float,
+    seconds: float,
+    rounds: int,
+) -> dict[str, Latency]:
+    """Both targets in alternating slices, so a noisy neighbour on the machine hits both
+    alike; the percentiles are over all slices."""
+    samples: dict[str, list[float]] = {name: [] for name in targets}
+    counts = {name: [0, 0, 0.0] for name in targets}
+    for _ in range(rounds):
+        for name, (url, headers) in targets.items():
+            total, errors, elapsed = await open_loop(
+                session, url, headers, rate, seconds / rounds, samples[name]
+            )
+            counts[name][0] += total
+            counts[name][1] += errors
+            counts[name][2] += elapsed
+    return {
+        name: Latency(
+            requests=int(counts[name][0]),
+            errors=int(counts[name][1]),
+            p50_ms=percentile(values, 50),
+            p90_ms=percentile(values, 90),
+            p99_ms=percentile(values, 99),
+            max_ms=max(values, default=math.nan),
+            achieved_rps=counts[name][0] / counts[name][2] if counts[name][2] else math.nan,
+        )
+        for name, values in samples.items()
+    }
 
 
 async def closed_loop(
@@ -157,6 +187,16 @@ async def closed_loop(
 
 
 # -- the processes --------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -330,14 +370,17 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             connector=connector, timeout=timeout, headers=headers_json
         ) as session:
             # Warm both paths (connections, the gateway's caches and its first DB reads).
-            await open_loop(session, direct_url, direct_headers, 100, 1)
-            await open_loop(session, gateway_url, gateway_headers, 100, 1)
-            direct = await open_loop(
-                session, direct_url, direct_headers, options.rate, options.duration
+            await open_loop(session, direct_url, direct_headers, 100, 1, [])
+            await open_loop(session, gateway_url, gateway_headers, 100, 1, [])
+            latency = await latency_pair(
+                session,
+                {"direct": (direct_url, direct_headers), "gateway": (gateway_url, gateway_headers)},
+                options.rate,
+                options.duration,
+                options.rounds,
             )
-            through = await open_loop(
-                session, gateway_url, gateway_headers, options.rate, options.duration
-            )
+            direct, through = latency["direct"], latency["gateway"]
+            up_cpu = cpu_seconds(upstream.pid)
             direct_tp = await closed_loop(
                 session,
                 direct_url,
@@ -345,6 +388,8 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                 options.concurrency,
                 options.throughput_seconds,
             )
+            up_cpu_direct = _delta(cpu_seconds(upstream.pid), up_cpu, direct_tp.requests)
+            up_cpu, gw_cpu = cpu_seconds(upstream.pid), cpu_seconds(gateway.pid)
             through_tp = await closed_loop(
                 session,
                 gateway_url,
@@ -352,6 +397,8 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                 options.concurrency,
                 options.throughput_seconds,
             )
+            up_cpu_through = _delta(cpu_seconds(upstream.pid), up_cpu, through_tp.requests)
+            gw_cpu_through = _delta(cpu_seconds(gateway.pid), gw_cpu, through_tp.requests)
     finally:
         if gateway is not None:
             await stop_child(gateway)
@@ -368,6 +415,7 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
         "settings": {
             "rate_rps": options.rate,
             "duration_s": options.duration,
+            "rounds": options.rounds,
             "concurrency": options.concurrency,
             "throughput_s": options.throughput_seconds,
             "gateway_log_level": options.log_level,
@@ -375,6 +423,11 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
         "latency": {"direct": asdict(direct), "gateway": asdict(through)},
         "throughput": {"direct": asdict(direct_tp), "gateway": asdict(through_tp)},
         "added_ms": {"p50": round(added_p50, 3), "p99": round(added_p99, 3)},
+        "cpu_ms_per_request": {
+            "upstream_direct": up_cpu_direct,
+            "upstream_through_gateway": up_cpu_through,
+            "gateway": gw_cpu_through,
+        },
         "throughput_ratio": round(ratio, 3),
         "targets": {
             "added_p99_ms_below": MAX_ADDED_P99_MS,
@@ -387,6 +440,12 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             ),
         },
     }
+
+
+def _delta(after: float | None, before: float | None, requests: int) -> float | None:
+    if after is None or before is None or not requests:
+        return None
+    return round((after - before) / requests * 1000, 3)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -418,6 +477,16 @@ def table(result: dict[str, Any]) -> str:
             f"x{result['throughput_ratio']:.2f}",
         ),
     ]
+    cpu = result["cpu_ms_per_request"]
+    if cpu["gateway"] is not None:
+        rows.append(
+            (
+                "CPU ms/request",
+                f"{cpu['upstream_direct']:.2f}",
+                f"{cpu['gateway']:.2f} (+{cpu['upstream_through_gateway']:.2f} upstream)",
+                "",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
         "  ".join(
@@ -439,7 +508,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m bench.gateway", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--rate", type=float, default=200.0, help="open-loop requests/s")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per latency run")
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="seconds of latency run per target"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="alternating direct/gateway slices")
     parser.add_argument("--concurrency", type=int, default=32, help="closed-loop callers")
     parser.add_argument("--throughput-seconds", type=float, default=5.0)
     parser.add_argument("--log-level", default="INFO", help="the gateway's LOG_LEVEL")
