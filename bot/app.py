@@ -21,6 +21,7 @@ from bot.commands import register_commands
 from bot.config import Settings
 from bot.factory import create_bot, create_dispatcher
 from bot.middlewares.user import InFlight
+from bot.premium_jobs import start_premium_jobs, stop_premium_jobs
 from bot.services.reconcile import on_shutdown_keys, on_startup_keys
 from storage.db import Database, DatabaseError
 
@@ -117,6 +118,8 @@ async def amain(settings: Settings) -> None:
     dp.startup.register(on_startup_keys)
     # Before on_shutdown: the key re-check must stop while the database is still open.
     dp.shutdown.register(on_shutdown_keys)
+    dp.startup.register(start_premium_jobs)
+    dp.shutdown.register(stop_premium_jobs)  # before on_shutdown closes the database
     dp.shutdown.register(on_shutdown)
     try:
         try:

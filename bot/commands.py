@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiogram import Bot
-from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 
 from bot.texts import LANGUAGES, get_text
 
@@ -33,6 +33,13 @@ COMMANDS: tuple[Command, ...] = (
     Command("settings"),
     Command("cancel"),
     Command("key"),
+    Command("premium"),
+    Command("stats", admin=True),
+    Command("grant", admin=True),
+    Command("ban", admin=True),
+    Command("unban", admin=True),
+    Command("refund", admin=True),
+    Command("broadcast", admin=True),
 )
 
 
@@ -58,3 +65,18 @@ async def register_commands(bot: Bot) -> None:
             await bot.set_my_commands(
                 bot_commands(lang), scope=BotCommandScopeDefault(), language_code=lang
             )
+
+
+def all_bot_commands(lang: str) -> list[BotCommand]:
+    return [BotCommand(command=c.name, description=get_text(lang, c.text_key)) for c in COMMANDS]
+
+
+async def register_admin_commands(bot: Bot, admin_ids: frozenset[int]) -> None:
+    """Admins see the admin commands in their own chat's menu; nobody else does.
+    Raises TelegramAPIError (e.g. an admin who never wrote to the bot: chat not found)."""
+    for admin_id in sorted(admin_ids):
+        scope = BotCommandScopeChat(chat_id=admin_id)
+        await bot.set_my_commands(all_bot_commands("en"), scope=scope)
+        for lang in LANGUAGES:
+            if lang != "en":
+                await bot.set_my_commands(all_bot_commands(lang), scope=scope, language_code=lang)

@@ -5,7 +5,8 @@ Long-lived objects go in as dispatcher workflow data; handlers receive them by n
 ``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``; for chat
 ``model_catalog`` and ``chat_service`` (tests may pass their own as keyword arguments);
 for images and GIFs ``cancels``, ``images``, ``generations`` and ``results``; for keys
-``key_service`` and ``channel_gate`` (REQUIRED_CHANNEL's state, None when not gated).
+``key_service`` and ``channel_gate`` (REQUIRED_CHANNEL's state, None when not gated); for
+premium and admin ``payments``, ``admin_service``, ``broadcaster``, ``reminders``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from aiogram.enums import ParseMode
 from bot.clients import Clients, image_client
 from bot.clients.openai_compat import chat_clients
 from bot.config import Settings
+from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.quota import QuotaMiddleware
 from bot.middlewares.retry import RetryAfterMiddleware
 from bot.middlewares.user import InFlight, UserMiddleware
+from bot.services.admin import AdminService
+from bot.services.broadcast import Broadcaster
 from bot.services.cancel import CancelRegistry
 from bot.services.chat import ChatService
 from bot.services.conversation import Conversation
@@ -32,7 +36,9 @@ from bot.services.generation import Generations, ResultStore
 from bot.services.images import Catalogue, ImageService
 from bot.services.keys import KeyService
 from bot.services.models import ModelCatalog
+from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
+from bot.services.reminders import Reminders
 from bot.services.subscription import Channel
 from bot.services.users import UserService
 from handlers import get_routers
@@ -82,6 +88,14 @@ def create_dispatcher(
     )
     key_service = KeyService(db)
     channel_gate = Channel.from_setting(settings.required_channel)
+    # Premium and admin services; tests may pass their own under the same names.
+    services: dict[str, Any] = {
+        "payments": PaymentService(db, settings),
+        "admin_service": AdminService(db),
+        "broadcaster": Broadcaster(db),
+        "reminders": Reminders(db),
+    }
+    services.update(extra)
     dp = Dispatcher(
         settings=settings,
         db=db,
@@ -97,12 +111,13 @@ def create_dispatcher(
         results=ResultStore(),
         key_service=key_service,
         channel_gate=channel_gate,
-        **extra,
+        **services,
     )
     # Registered before bot.app's on_shutdown: waits still running at shutdown end now, their
     # units are given back and their users told, instead of being cut off later.
     dp.shutdown.register(_stop_long_waits)
     dp.update.outer_middleware(UserMiddleware(users, inflight))
+    dp.update.outer_middleware(BanMiddleware(settings.admin_ids))
     quota_mw = QuotaMiddleware(quota_service)
     dp.message.middleware(quota_mw)
     dp.callback_query.middleware(quota_mw)

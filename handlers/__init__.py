@@ -20,6 +20,7 @@ def _detached(router: Router) -> Router:
 
 def get_routers() -> list[Router]:
     from handlers import (
+        admin,
         cancel,
         channel,
         chat,
@@ -27,17 +28,23 @@ def get_routers() -> list[Router]:
         images,
         keys,
         model,
+        payments,
         photo,
+        premium,
         settings,
         start,
         usage,
     )
 
+    # admin (filtered to ADMIN_IDS) and payments before anything that could take a message;
     # chat holds the catch-all text handler: keep it last.
     routers = [
         errors.router,
+        admin.router,
+        payments.router,
         start.router,
         usage.router,
+        premium.router,
         keys.router,
         channel.router,
         model.router,

@@ -15,11 +15,13 @@ from typing import Any
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import ExceptionTypeFilter
-from aiogram.types import ErrorEvent, User
+from aiogram.types import ErrorEvent, InlineKeyboardMarkup, User
 
+from bot.premium_view import premium_button
 from bot.render import duration
 from bot.services.errors import DomainError, QuotaExceeded
 from bot.texts import Translator
+from bot.tiers import TIER2
 
 logger = logging.getLogger(__name__)
 router = Router(name=__name__)
@@ -45,7 +47,9 @@ def render_domain_error(t: Translator, exc: DomainError) -> str:
         return t("error.generic")
 
 
-async def tell_user(event: ErrorEvent, bot: Bot, text: str) -> None:
+async def tell_user(
+    event: ErrorEvent, bot: Bot, text: str, reply_markup: InlineKeyboardMarkup | None = None
+) -> None:
     """Answer wherever the failed update came from; a failure here is only logged."""
     update = event.update
     try:
@@ -60,7 +64,7 @@ async def tell_user(event: ErrorEvent, bot: Bot, text: str) -> None:
             return
         message = update.message or update.edited_message
         if message is not None:
-            await bot.send_message(message.chat.id, text)
+            await bot.send_message(message.chat.id, text, reply_markup=reply_markup)
     except TelegramAPIError as exc:
         logger.warning(
             "could not tell the user about an error (update %s): %s", update.update_id, exc
@@ -76,7 +80,11 @@ async def on_domain_error(event: ErrorEvent, bot: Bot, **data: Any) -> None:
     exc = event.exception
     assert isinstance(exc, DomainError)
     logger.info("update %s: %s", event.update.update_id, type(exc).__name__)
-    await tell_user(event, bot, render_domain_error(_translator(data), exc))
+    t = _translator(data)
+    markup = None
+    if isinstance(exc, QuotaExceeded) and exc.params.get("tier") != TIER2:
+        markup = premium_button(t)  # a refused request offers /premium
+    await tell_user(event, bot, render_domain_error(t, exc), markup)
 
 
 @router.errors()

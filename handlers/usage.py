@@ -6,9 +6,11 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
+from bot.premium_view import premium_button
 from bot.render import bar, utc_datetime
 from bot.services.quota import QuotaService
 from bot.texts import Translator
+from storage import admin as admin_repo
 from storage.users import UserRow
 
 router = Router(name=__name__)
@@ -37,6 +39,10 @@ async def usage_text(t: Translator, quota_service: QuotaService, user_id: int) -
                     bar=bar(item.used, item.limit),
                 )
             )
+    async with quota_service.db.transaction() as conn:
+        key = await admin_repo.key_status(conn, user_id)
+    lines.append("")
+    lines.append(t("usage.key", status=t(f"usage.key_{key}")))
     return "\n".join(lines)
 
 
@@ -44,7 +50,9 @@ async def usage_text(t: Translator, quota_service: QuotaService, user_id: int) -
 async def cmd_usage(
     message: Message, t: Translator, quota_service: QuotaService, user: UserRow
 ) -> None:
-    await message.answer(await usage_text(t, quota_service, user.id))
+    await message.answer(
+        await usage_text(t, quota_service, user.id), reply_markup=premium_button(t)
+    )
 
 
 @router.callback_query(F.data == "menu:usage")
@@ -53,4 +61,6 @@ async def menu_usage(
 ) -> None:
     await query.answer()
     if query.message is not None:
-        await query.message.answer(await usage_text(t, quota_service, user.id))
+        await query.message.answer(
+            await usage_text(t, quota_service, user.id), reply_markup=premium_button(t)
+        )

@@ -174,3 +174,23 @@ async def test_flood_control_is_retried_not_dropped(tmp_path):
         attempts = h.session.calls_of(SendMessage, include_failed=True)
         assert len(attempts) == 2
         assert "Hi" in h.texts()[-1]
+
+
+async def test_anonymous_group_admin_gets_a_hint_not_an_error(tmp_path):
+    async with harness(tmp_path) as h:
+        update = h.session.make_message(
+            1087968824, "/usage", chat_id=-100500, chat_type="supergroup"
+        )
+        update["message"]["from"].update(is_bot=True, first_name="Group")
+        update["message"]["sender_chat"] = {"id": -100500, "type": "supergroup", "title": "G"}
+        await h.feed(update)
+        assert "Remain anonymous" in h.texts()[-1]
+        assert await h.db.fetchval("SELECT COUNT(*) FROM users") == 0
+
+
+async def test_plain_messages_from_bots_are_ignored(tmp_path):
+    async with harness(tmp_path) as h:
+        update = h.session.make_message(777, "hello there")
+        update["message"]["from"]["is_bot"] = True
+        await h.feed(update)
+        assert h.texts() == []

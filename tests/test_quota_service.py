@@ -14,11 +14,13 @@ async def add_user(db, uid=1):
     )
 
 
-def limits_with(**daily):
+def limits_with(per_minute=-1, **daily):
+    """Free limits with some daily quotas changed; the burst limit is off unless given, so
+    these tests see the daily quota alone (tests/test_quota_rate.py covers the burst limit)."""
     limits = default_limits()
     free = dict(limits["free"].daily)
     free.update(daily)
-    limits["free"] = Limits(daily=free, per_minute=limits["free"].per_minute)
+    limits["free"] = Limits(daily=free, per_minute=per_minute)
     return limits
 
 

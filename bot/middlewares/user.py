@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, User
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import TelegramObject, Update, User
 
 from bot.services.users import UserService
 from bot.texts import Translator
@@ -57,7 +59,10 @@ class UserMiddleware(BaseMiddleware):
             data["t"] = Translator.for_code(sender.language_code if sender else None)
             data["lang"] = data["t"].lang
             data["user"] = None
-            if sender is not None and not sender.is_bot:
+            if sender is not None and sender.is_bot:
+                if not await self._bot_update_goes_on(event, data):
+                    return None
+            elif sender is not None:
                 data["user"] = await self.users.touch(
                     sender.id,
                     username=sender.username,
@@ -69,3 +74,23 @@ class UserMiddleware(BaseMiddleware):
         finally:
             if task is not None and self.inflight is not None:
                 self.inflight.tasks.discard(task)
+
+    @staticmethod
+    async def _bot_update_goes_on(event: TelegramObject, data: dict[str, Any]) -> bool:
+        """Bots are not users of this bot: messages and callbacks from them are not handled.
+        In groups Telegram presents anonymous admins as a bot; a command from one gets a short
+        hint rather than silence. Other updates (a chat-member change made by another bot,
+        say) still reach their handlers, with ``user`` None."""
+        if not isinstance(event, Update):
+            return True
+        message = event.message or event.edited_message
+        if message is None and event.callback_query is None:
+            return True
+        if (
+            message is not None
+            and message.sender_chat is not None
+            and (message.text or "").startswith("/")
+        ):
+            with suppress(TelegramAPIError):
+                await message.reply(data["t"]("anonymous_admin"))
+        return False

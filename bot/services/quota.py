@@ -1,17 +1,21 @@
 """Tiers in force and daily quotas: the seam every paid-for feature spends through.
 
 ``QuotaService.spend(user_id, kind)`` either returns a :class:`Ticket` or raises
-:class:`QuotaExceeded`; ``ticket.refund()`` gives the unit back when nothing was delivered.
-The check and the increment are one SQL statement (see ``storage.usage.spend``).
+:class:`RateLimited` (the tier's burst limit, requests of any kind per minute) or
+:class:`QuotaExceeded` (the daily quota); ``ticket.refund()`` gives the daily unit back when
+nothing was delivered. The daily check and increment are one SQL statement (see
+``storage.usage.spend``). The burst limit is kept in memory per process: a sliding window of
+the last minute's spends per user, checked and taken with no ``await`` in between.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.services import clock
-from bot.services.errors import QuotaExceeded
+from bot.services.errors import QuotaExceeded, RateLimited
 from bot.tiers import FREE, KINDS, Limits
 from storage import usage as usage_repo
 from storage.db import Database
@@ -57,10 +61,60 @@ class KindUsage:
         return None if self.unlimited else max(self.limit - self.used, 0)
 
 
+RATE_WINDOW = 60  # seconds: the burst limit counts requests per minute
+
+
+class BurstLimiter:
+    """Requests per user in the last :data:`RATE_WINDOW` seconds (sliding window)."""
+
+    def __init__(self, window: int = RATE_WINDOW, sweep_every: int = 1000) -> None:
+        self.window = window
+        self._recent: dict[int, deque[float]] = {}
+        self._sweep_every = sweep_every
+        self._since_sweep = 0
+
+    def take(self, user_id: int, per_minute: int, now: float) -> float:
+        """Take one slot and return ``now``; raise RateLimited when the window is full.
+        Synchronous on purpose: concurrent callers cannot both see the last free slot."""
+        if per_minute < 0:
+            return now
+        self._maybe_sweep(now)
+        recent = self._recent.setdefault(user_id, deque())
+        while recent and recent[0] <= now - self.window:
+            recent.popleft()
+        if len(recent) >= per_minute:
+            retry_in = recent[0] + self.window - now if recent else self.window
+            raise RateLimited(
+                "burst limit", retry_in=max(1, int(retry_in + 0.999)), per_minute=per_minute
+            )
+        recent.append(now)
+        return now
+
+    def release(self, user_id: int, taken_at: float) -> None:
+        """Give back a slot whose request was refused for another reason."""
+        recent = self._recent.get(user_id)
+        if recent is None:
+            return
+        try:
+            recent.remove(taken_at)
+        except ValueError:
+            return
+
+    def _maybe_sweep(self, now: float) -> None:
+        self._since_sweep += 1
+        if self._since_sweep < self._sweep_every:
+            return
+        self._since_sweep = 0
+        stale = [uid for uid, q in self._recent.items() if not q or q[-1] <= now - self.window]
+        for uid in stale:
+            del self._recent[uid]
+
+
 class QuotaService:
     def __init__(self, db: Database, limits: Mapping[str, Limits]) -> None:
         self.db = db
         self.limits = limits
+        self.burst = BurstLimiter()
 
     async def tier_of(self, user_id: int, now: int | None = None) -> TierState:
         """The tier in force now; an expired tier counts as Free (expiry applied on read)."""
@@ -95,12 +149,18 @@ class QuotaService:
             tier = (await self.tier_of(user_id, now)).tier
         limit = self.limit_for(tier, kind)
         day = clock.utc_day(now)
-        # One statement that checks and increments: it needs no explicit transaction.
-        async with self.db.autocommit() as conn:
-            used = await usage_repo.spend(
-                conn, user_id=user_id, day=day, kind=kind, limit=limit, amount=amount
-            )
+        slot = self.burst.take(user_id, self.limits[tier].per_minute, now)
+        try:
+            # One statement that checks and increments: it needs no explicit transaction.
+            async with self.db.autocommit() as conn:
+                used = await usage_repo.spend(
+                    conn, user_id=user_id, day=day, kind=kind, limit=limit, amount=amount
+                )
+        except BaseException:
+            self.burst.release(user_id, slot)
+            raise
         if used is None:
+            self.burst.release(user_id, slot)
             raise QuotaExceeded(
                 f"{kind} quota spent",
                 kind=kind,

@@ -14,9 +14,9 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from bot.texts import chat, common, images, keys
+from bot.texts import admin, chat, common, images, keys, premium
 
-MODULES = (common, chat, images, keys)
+MODULES = (common, chat, images, keys, premium, admin)
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"

@@ -46,6 +46,10 @@ EN = {
     "error.invalid_input": "⚠️ {detail}",
     "duration.hm": "{hours} h {minutes} min",
     "duration.m": "{minutes} min",
+    "anonymous_admin": (
+        "🙈 I can't tell who you are while you post as the group. "
+        "Turn off “Remain anonymous” or write to me in a private chat."
+    ),
 }
 
 RU = {
@@ -91,4 +95,8 @@ RU = {
     "error.invalid_input": "⚠️ {detail}",
     "duration.hm": "{hours} ч {minutes} мин",
     "duration.m": "{minutes} мин",
+    "anonymous_admin": (
+        "🙈 Я не вижу, кто вы, пока вы пишете от имени группы. "
+        "Отключите «Анонимность» или напишите мне в личный чат."
+    ),
 }

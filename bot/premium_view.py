@@ -1,0 +1,140 @@
+"""Rendering of premium screens, receipts and reminders, shared by handlers and background
+jobs: texts and inline keyboards only, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.render import duration, utc_datetime
+from bot.services.payments import CreditOutcome, TrialInfo
+from bot.services.quota import TierState
+from bot.texts import Raw, Translator
+from bot.tiers import FREE, KINDS, PAID_TIERS, PERIOD_DAYS, RANK, TIERS, TRIAL_HOURS, Limits
+
+
+class PremiumCb(CallbackData, prefix="prem"):
+    """show: the /premium screen; buy: an invoice for ``tier``; trial: start the trial."""
+
+    action: str
+    tier: str = ""
+
+
+def premium_button(t: Translator) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t("premium.button"), callback_data=PremiumCb(action="show"))
+    return builder.as_markup()
+
+
+def tier_name(t: Translator, tier: str) -> str:
+    return t(f"tier.{tier}")
+
+
+def long_duration(t: Translator, seconds: int) -> str:
+    """Days and hours for periods (a day or more), else hours and minutes."""
+    seconds = max(int(seconds), 0)
+    if seconds < 86400:
+        return duration(t, seconds)
+    days, rest = divmod(seconds, 86400)
+    return t("duration.dh", days=days, hours=rest // 3600)
+
+
+def _amount(t: Translator, value: int) -> str:
+    return t("premium.unlimited") if value < 0 else str(value)
+
+
+def limits_line(t: Translator, limits: Limits) -> str:
+    counts = {kind: _amount(t, limits.daily_limit(kind)) for kind in KINDS}
+    return t("premium.limits", rate=_amount(t, limits.per_minute), **counts)
+
+
+def premium_text(
+    t: Translator,
+    *,
+    state: TierState,
+    trial: TrialInfo,
+    limits: Mapping[str, Limits],
+    prices: Mapping[str, int],
+    trial_cooldown_days: int,
+) -> str:
+    lines = [t("premium.title"), ""]
+    for tier in TIERS:
+        price = (
+            t("premium.price_free")
+            if tier == FREE
+            else t("premium.price_stars", amount=prices[tier], days=PERIOD_DAYS)
+        )
+        lines.append(
+            t(
+                "premium.tier_line",
+                name=tier_name(t, tier),
+                price=price,
+                limits=Raw(limits_line(t, limits[tier])),
+            )
+        )
+    lines.append(t("premium.trial_line", hours=TRIAL_HOURS, days=trial_cooldown_days))
+    lines.append("")
+    if state.expires_at is not None:
+        lines.append(
+            t(
+                "premium.current_until",
+                tier=tier_name(t, state.tier),
+                expires=utc_datetime(state.expires_at),
+            )
+        )
+    else:
+        lines.append(t("premium.current", tier=tier_name(t, state.tier)))
+    if trial.next_at is not None:
+        lines.append(t("premium.trial_next", date=utc_datetime(trial.next_at)))
+    lines.append("")
+    lines.append(t("premium.rules"))
+    return "\n".join(lines)
+
+
+def premium_keyboard(
+    t: Translator, *, state: TierState, trial: TrialInfo, prices: Mapping[str, int]
+) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for tier in PAID_TIERS:
+        if RANK[tier] < RANK[state.tier]:
+            continue  # a lower tier cannot be bought while a higher one is in force
+        key = "premium.button_extend" if tier == state.tier else "premium.button_buy"
+        builder.button(
+            text=t(key, tier=tier_name(t, tier), amount=prices[tier]),
+            callback_data=PremiumCb(action="buy", tier=tier),
+        )
+    if trial.available:
+        builder.button(text=t("premium.button_trial"), callback_data=PremiumCb(action="trial"))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def receipt_text(t: Translator, outcome: CreditOutcome) -> str:
+    """The receipt for a credited payment (again on a repeated delivery)."""
+    if outcome.status == "unmatched":
+        return t("premium.unmatched", amount=outcome.amount, charge_id=outcome.charge_id)
+    if outcome.status == "refunded":
+        return t("premium.payment_refunded", charge_id=outcome.charge_id)
+    active_tier = outcome.active_tier or outcome.tier
+    lines = [
+        t(
+            "premium.receipt",
+            tier=tier_name(t, active_tier),
+            expires=utc_datetime(outcome.expires_at) if outcome.expires_at else "—",
+            amount=outcome.amount,
+            days=outcome.days,
+            bought=tier_name(t, outcome.tier),
+            charge_id=outcome.charge_id,
+        )
+    ]
+    if outcome.bonus_seconds > 0:
+        bonus = long_duration(t, outcome.bonus_seconds)
+        if active_tier == outcome.tier:
+            lines.append(t("premium.receipt_bonus", bonus=bonus))
+        else:
+            held = tier_name(t, active_tier)
+            lines.append(t("premium.receipt_converted", tier=held, bonus=bonus))
+    return "\n".join(lines)

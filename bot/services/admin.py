@@ -1,0 +1,106 @@
+"""Admin rules that are not Telegram: statistics, bans, and parsing of admin arguments."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.services import clock
+from bot.tiers import FREE, TIER1, TIER2, TIERS
+from storage import admin as admin_repo
+from storage import payments as payments_repo
+from storage import tiers as tiers_repo
+from storage.db import Database
+
+logger = logging.getLogger(__name__)
+
+MAX_GRANT_DAYS = 3650
+_TIER_ALIASES = {"free": FREE, "0": FREE, "tier1": TIER1, "1": TIER1, "tier2": TIER2, "2": TIER2}
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    day: str
+    users: int
+    banned: int
+    blocked_bot: int
+    active_keys: int
+    per_tier: dict[str, int]  # tiers in force now; Free = everyone else
+    usage_today: dict[str, int]
+    stars_this_month: int
+
+
+@dataclass(frozen=True, slots=True)
+class GrantArgs:
+    user_id: int
+    tier: str
+    days: int
+
+
+def month_start(ts: int) -> int:
+    moment = datetime.fromtimestamp(ts, UTC)
+    return int(datetime(moment.year, moment.month, 1, tzinfo=UTC).timestamp())
+
+
+def parse_user_id(text: str | None) -> int | None:
+    text = (text or "").strip()
+    if not text.isdecimal() or len(text) > 20:
+        return None
+    value = int(text)
+    return value if value > 0 else None
+
+
+def parse_grant(text: str | None) -> GrantArgs | None:
+    """``<user_id> <tier> <days>``; days may be left out only for ``free``."""
+    parts = (text or "").split()
+    if len(parts) not in (2, 3):
+        return None
+    user_id = parse_user_id(parts[0])
+    tier = _TIER_ALIASES.get(parts[1].lower())
+    if user_id is None or tier is None:
+        return None
+    if len(parts) == 2:
+        return GrantArgs(user_id, tier, 0) if tier == FREE else None
+    if not parts[2].isdecimal():
+        return None
+    days = int(parts[2])
+    if tier != FREE and not 1 <= days <= MAX_GRANT_DAYS:
+        return None
+    return GrantArgs(user_id, tier, days)
+
+
+class AdminService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def stats(self, now: int | None = None) -> Stats:
+        now = clock.now() if now is None else now
+        day = clock.utc_day(now)
+        async with self.db.transaction() as conn:
+            users = await admin_repo.count_users(conn)
+            keys = await admin_repo.count_active_keys(conn)
+            per_tier = await tiers_repo.count_active(conn, now=now)
+            usage = await admin_repo.usage_on(conn, day)
+            stars = await payments_repo.earned_since(conn, month_start(now))
+        paid = sum(per_tier.get(tier, 0) for tier in TIERS if tier != FREE)
+        tiers = {tier: per_tier.get(tier, 0) for tier in TIERS}
+        tiers[FREE] = max(users["total"] - paid, 0)
+        return Stats(
+            day=day,
+            users=users["total"],
+            banned=users["banned"],
+            blocked_bot=users["blocked_bot"],
+            active_keys=keys,
+            per_tier=tiers,
+            usage_today=usage,
+            stars_this_month=stars,
+        )
+
+    async def set_banned(self, user_id: int, banned: bool) -> bool:
+        """False when the user is unknown."""
+        async with self.db.transaction() as conn:
+            found = await admin_repo.set_banned(conn, user_id, banned, clock.now())
+        if found:
+            logger.info("user %d %s", user_id, "banned" if banned else "unbanned")
+        return found

@@ -1,0 +1,141 @@
+"""/premium: tiers, prices and limits; buttons that send a Stars invoice or start the trial."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, LabeledPrice, Message
+
+from bot.config import Settings
+from bot.premium_view import PremiumCb, premium_keyboard, premium_text, tier_name
+from bot.render import utc_datetime
+from bot.services.payments import LowerTierRefused, PaymentService, TrialUnavailable
+from bot.services.quota import QuotaService
+from bot.texts import Translator
+from bot.tiers import PAID_TIERS
+from storage.users import UserRow
+
+router = Router(name=__name__)
+
+
+async def premium_screen(
+    t: Translator,
+    user_id: int,
+    *,
+    quota_service: QuotaService,
+    payments: PaymentService,
+    settings: Settings,
+) -> tuple[str, InlineKeyboardMarkup]:
+    state = await quota_service.tier_of(user_id)
+    trial = await payments.trial_info(user_id)
+    text = premium_text(
+        t,
+        state=state,
+        trial=trial,
+        limits=settings.limits,
+        prices=payments.prices,
+        trial_cooldown_days=settings.trial_cooldown_days,
+    )
+    return text, premium_keyboard(t, state=state, trial=trial, prices=payments.prices)
+
+
+async def _reply(
+    query: CallbackQuery, bot: Bot, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+    await bot.send_message(chat_id, text, reply_markup=markup)
+
+
+@router.message(Command("premium"))
+async def cmd_premium(
+    message: Message,
+    t: Translator,
+    user: UserRow,
+    quota_service: QuotaService,
+    payments: PaymentService,
+    settings: Settings,
+) -> None:
+    text, markup = await premium_screen(
+        t, user.id, quota_service=quota_service, payments=payments, settings=settings
+    )
+    await message.answer(text, reply_markup=markup)
+
+
+@router.callback_query(PremiumCb.filter(F.action == "show"))
+async def show_premium(
+    query: CallbackQuery,
+    bot: Bot,
+    t: Translator,
+    user: UserRow,
+    quota_service: QuotaService,
+    payments: PaymentService,
+    settings: Settings,
+) -> None:
+    await query.answer()
+    text, markup = await premium_screen(
+        t, user.id, quota_service=quota_service, payments=payments, settings=settings
+    )
+    await _reply(query, bot, text, markup)
+
+
+@router.callback_query(PremiumCb.filter(F.action == "buy"))
+async def buy(
+    query: CallbackQuery,
+    callback_data: PremiumCb,
+    bot: Bot,
+    t: Translator,
+    user: UserRow,
+    payments: PaymentService,
+    settings: Settings,
+) -> None:
+    tier = callback_data.tier
+    if tier not in PAID_TIERS:
+        await query.answer()
+        return
+    try:
+        invoice = await payments.create_invoice(user.id, tier)
+    except LowerTierRefused as exc:
+        current = tier_name(t, exc.params["current"])
+        text = t("premium.lower_tier", tier=tier_name(t, tier), current=current)
+        await query.answer(text, show_alert=True)
+        return
+    await query.answer()
+    limits = settings.limits[tier]
+    counts = {
+        kind: t("premium.unlimited") if value < 0 else value for kind, value in limits.daily.items()
+    }
+    name = tier_name(t, tier)
+    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+    await bot.send_invoice(
+        chat_id=chat_id,
+        title=t("premium.invoice_title", tier=name, days=invoice.days),
+        description=t("premium.invoice_description", tier=name, days=invoice.days, **counts),
+        payload=invoice.payload,
+        currency=invoice.currency,
+        prices=[
+            LabeledPrice(
+                label=t("premium.invoice_label", tier=name, days=invoice.days),
+                amount=invoice.amount,
+            )
+        ],
+        provider_token="",
+    )
+
+
+@router.callback_query(PremiumCb.filter(F.action == "trial"))
+async def take_trial(
+    query: CallbackQuery, bot: Bot, t: Translator, user: UserRow, payments: PaymentService
+) -> None:
+    try:
+        expires = await payments.take_trial(user.id)
+    except TrialUnavailable as exc:
+        if exc.paid_tier is not None:
+            text = t("premium.trial_have_tier", tier=tier_name(t, exc.paid_tier))
+        elif exc.next_at is not None:
+            text = t("premium.trial_wait", date=utc_datetime(exc.next_at))
+        else:
+            text = t("premium.trial_for_free_only")
+        await query.answer(text, show_alert=True)
+        return
+    await query.answer()
+    await _reply(query, bot, t("premium.trial_started", expires=utc_datetime(expires)))
