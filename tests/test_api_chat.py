@@ -435,3 +435,26 @@ async def test_nebula_model_without_nebula_key_is_404(tmp_path, upstream):
                 await client.chat.completions.create(model=NEBULA_MODEL, messages=MESSAGES)
         assert caught.value.param == "model"
         assert upstream.requests == []
+
+
+async def test_per_minute_burst_limit_is_429_with_retry_after(tmp_path, upstream):
+    async with running_gateway(tmp_path, upstream, RATE_FREE_PER_MINUTE="1") as gw:
+        key = await seed_key(gw.db, 29)
+        async with sdk(gw, key) as client:
+            await client.chat.completions.create(model=VC_MODEL, messages=MESSAGES)
+            with pytest.raises(openai.RateLimitError) as caught:
+                await client.chat.completions.create(model=VC_MODEL, messages=MESSAGES)
+        assert caught.value.code == "rate_limit_exceeded"
+        assert 1 <= int(caught.value.response.headers["Retry-After"]) <= 60
+        assert await used_today(gw.db, 29, "chat") == 1
+        assert len(upstream.requests) == 1
+
+
+async def test_an_expired_tier_counts_as_free(tmp_path, upstream):
+    async with running_gateway(tmp_path, upstream, QUOTA_FREE_CHAT="1", QUOTA_TIER1_CHAT="5") as gw:
+        key = await seed_key(gw.db, 30, tier="tier1", expires_at=1000)
+        async with sdk(gw, key) as client:
+            await client.chat.completions.create(model=VC_MODEL, messages=MESSAGES)
+            with pytest.raises(openai.PermissionDeniedError) as caught:
+                await client.chat.completions.create(model=VC_MODEL, messages=MESSAGES)
+        assert "Free tier" in caught.value.message
