@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.clients.visioncraft import PROVIDER, ImageClient
-from bot.services.image_errors import GenerationTimeout, UpstreamRejected
-from bot.services.images import Catalogue
-
 from api.errors import INVALID_REQUEST, UPSTREAM, ApiError
 from bot.clients import Clients, image_client
+from bot.clients.visioncraft import PROVIDER, ImageClient
 from bot.config import Settings
 from bot.services.errors import UpstreamBusy, UpstreamError, UpstreamUnavailable
+from bot.services.image_errors import GenerationTimeout, UpstreamRejected
+from bot.services.images import Catalogue
 
 KINDS = ("models", "samplers", "loras")
 
