@@ -76,6 +76,11 @@ class Settings:
     # API keys: background re-check of key owners' channel membership.
     key_recheck_per_second: float = 5.0
     key_recheck_interval: int = 6 * 3600
+    # HTTP API (python -m api): requests per second per key and tier, biggest request body
+    api_rate_per_second: Mapping[str, float] = field(
+        default_factory=lambda: dict(API_RATE_PER_SECOND)
+    )
+    api_max_body_bytes: int = 8 * 1024 * 1024
     # capacity (issue 7)
     max_concurrent_updates: int = 1000
 
@@ -86,10 +91,17 @@ class Settings:
         return tuple(v for v in (*values, self.webhook_secret) if v)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``env`` (default: ``os.environ``). Raises ConfigError."""
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, require_bot_token: bool = True
+    ) -> Settings:
+        """Build settings from ``env`` (default: ``os.environ``). Raises ConfigError.
+
+        ``require_bot_token=False`` is for processes that never talk to Telegram (the HTTP
+        API, ``python -m api``): BOT_TOKEN may then be absent (``bot_token`` is ``""``), but
+        a BOT_TOKEN that is set must still look like one.
+        """
         env = os.environ if env is None else env
-        return _parse(env)
+        return _parse(env, require_bot_token=require_bot_token)
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -175,11 +187,13 @@ def _limits(env: Mapping[str, str]) -> dict[str, Limits]:
     return limits
 
 
-def _parse(env: Mapping[str, str]) -> Settings:
+def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Settings:
     token = _get(env, "BOT_TOKEN")
     if token is None:
-        raise ConfigError("BOT_TOKEN", "is required (get one from @BotFather)")
-    if not _TOKEN_RE.match(token):
+        if require_bot_token:
+            raise ConfigError("BOT_TOKEN", "is required (get one from @BotFather)")
+        token = ""
+    elif not _TOKEN_RE.match(token):
         raise ConfigError("BOT_TOKEN", "does not look like a token from @BotFather (id:secret)")
 
     channel = _get(env, "REQUIRED_CHANNEL")
@@ -246,6 +260,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         generation_timeout=_float(env, "GENERATION_TIMEOUT", 300.0, minimum=1.0),
         generation_concurrency=_int(env, "GENERATION_CONCURRENCY", 4, minimum=1, maximum=1000),
         **_key_recheck(env),
+        **_api(env),
         # capacity (issue 7)
         max_concurrent_updates=_int(
             env, "MAX_CONCURRENT_UPDATES", 1000, minimum=1, maximum=1_000_000
@@ -268,3 +283,22 @@ def _key_recheck(env: Mapping[str, str]) -> dict[str, float | int]:
         )
     interval = _int(env, "KEY_RECHECK_INTERVAL", 6 * 3600, minimum=60, maximum=30 * 86400)
     return {"key_recheck_per_second": per_second, "key_recheck_interval": interval}
+
+
+# HTTP API (python -m api): a per-key requests-per-second limit for each tier (negative:
+# none), and the largest request body accepted (a LLaVA request carries a base64 image).
+API_RATE_PER_SECOND: Mapping[str, float] = {"free": 1.0, "tier1": 5.0, "tier2": 20.0}
+
+
+def _api(env: Mapping[str, str]) -> dict[str, object]:
+    rates: dict[str, float] = {}
+    for tier in TIERS:
+        name = f"API_RATE_{tier.upper()}_PER_SECOND"
+        rate = _float(env, name, API_RATE_PER_SECOND[tier], minimum=-1.0)
+        if 0 <= rate < 0.01:
+            raise ConfigError(name, "must be at least 0.01 (or negative for no limit)")
+        rates[tier] = rate
+    max_body = _int(
+        env, "API_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024, maximum=512 * 1024 * 1024
+    )
+    return {"api_rate_per_second": rates, "api_max_body_bytes": max_body}

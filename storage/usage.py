@@ -16,7 +16,7 @@ async def spend(
     if limit >= 0 and amount > limit:
         return None
     cap = -1 if limit < 0 else limit - amount
-    cursor = await conn.execute(
+    rows = await conn.execute_fetchall(  # one hop to the database thread
         """
         INSERT INTO usage_daily (user_id, day, kind, used) VALUES (?, ?, ?, ?)
         ON CONFLICT (user_id, day, kind) DO UPDATE SET used = used + excluded.used
@@ -25,8 +25,7 @@ async def spend(
         """,
         (user_id, day, kind, amount, cap, cap),
     )
-    row = await cursor.fetchone()
-    await cursor.close()
+    row = next(iter(rows), None)
     return None if row is None else int(row[0])
 
 

@@ -161,13 +161,17 @@ class QuotaService:
         *,
         amount: int = 1,
         now: int | None = None,
+        tier: str | None = None,
         hold: bool = False,
         chat_id: int | None = None,
     ) -> Ticket:
+        """Spend ``amount`` units of today's ``kind`` quota. ``tier``: the tier in force, when
+        the caller has just read it (the HTTP API reads it with the key), else it is read."""
         if kind not in KINDS:
             raise ValueError(f"unknown quota kind {kind!r}")
         now = clock.now() if now is None else now
-        tier = (await self.tier_of(user_id, now)).tier
+        if tier is None:
+            tier = (await self.tier_of(user_id, now)).tier
         limit = self.limit_for(tier, kind)
         day = clock.utc_day(now)
         slot = self.burst.take(user_id, self.limits[tier].per_minute, now)

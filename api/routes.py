@@ -1,0 +1,265 @@
+"""The documented VisionCraft endpoints.
+
+Every paid-for request goes the same way: read the body (bounded) -> the key (401/403) ->
+requests per second (429) -> parameters (400) -> one unit of the same daily quota the bot
+spends (403 when spent; 429 for the per-minute burst limit) -> upstream with the operator's
+key. When the upstream fails, the unit is given back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from api.app import USER_ID, Gateway, gateway_of
+from api.auth import Caller, bearer_key
+from api.errors import PERMISSION, RATE_LIMIT, ApiError, bad_request
+from api.ratelimit import RateLimiter
+from api.upstream import Route, sse_event
+from api.validation import check_chat, check_gif, check_sd, require_object, too_large
+from bot.services.errors import QuotaExceeded, RateLimited
+from bot.services.quota import Ticket
+from bot.tiers import CHAT, FREE, GIF, IMAGE, KINDS, TIER1, TIER2, TIERS, TRIAL_HOURS
+
+logger = logging.getLogger("api")
+
+TIER_NAMES = {FREE: "Free", TIER1: "Tier 1", TIER2: "Tier 2"}
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+HEALTH_TIMEOUT = 2.0
+
+
+def setup(app: web.Application) -> None:
+    router = app.router
+    router.add_post("/v1/chat/completions", chat_completions)
+    router.add_get("/models-llm", models_llm)
+    router.add_get("/v1/models", openai_models)
+    router.add_post("/sd", sd)
+    for kind in ("models", "samplers", "loras"):
+        router.add_get(f"/sd/{kind}", _sd_list(kind))
+    router.add_post("/text2gif", text2gif)
+    router.add_get("/limits", limits)
+    router.add_get("/health", health)
+
+
+# -- the pipeline -----------------------------------------------------------------------------
+
+
+async def read_body(request: web.Request) -> bytes:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large(gateway_of(request).settings.api_max_body_bytes) from None
+    if not raw:
+        raise bad_request("The request body is empty; send a JSON object.", code="invalid_json")
+    return raw
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("The request body is not valid JSON.", code="invalid_json") from None
+
+
+async def authenticate(request: web.Request, gateway: Gateway, key: Any) -> Caller:
+    caller = await gateway.gatekeeper.check(key)
+    request[USER_ID] = caller.user_id
+    wait = gateway.limiter.take(caller.user_id, caller.tier)
+    if wait is not None:
+        rate = gateway.limiter.rates[caller.tier]
+        raise ApiError(
+            429,
+            f"Rate limit reached: the {TIER_NAMES[caller.tier]} tier allows {rate:g} "
+            "requests per second per key. Slow down, or raise it with /premium in the bot.",
+            type=RATE_LIMIT,
+            code="rate_limit_exceeded",
+            headers={"Retry-After": RateLimiter.retry_after(wait)},
+        )
+    return caller
+
+
+async def spend(gateway: Gateway, caller: Caller, kind: str) -> Ticket:
+    try:
+        return await gateway.quota.spend(caller.user_id, kind, tier=caller.tier)
+    except QuotaExceeded as exc:
+        tier = str(exc.params.get("tier") or caller.tier)
+        limit = exc.params.get("limit")
+        reset_in = int(exc.params.get("reset_in") or 0)
+        hours, minutes = divmod(max(reset_in, 60) // 60, 60)
+        raise ApiError(
+            403,
+            f"Today's {kind} quota is spent ({limit} a day on the {TIER_NAMES.get(tier, tier)} "
+            f"tier). It resets at 00:00 UTC, in {hours} h {minutes} min; /premium in the bot "
+            "raises it.",
+            type=PERMISSION,
+            code="quota_exceeded",
+        ) from None
+    except RateLimited as exc:
+        retry_in = max(1, int(exc.params.get("retry_in") or 1))
+        raise ApiError(
+            429,
+            f"Too many requests this minute for the {TIER_NAMES[caller.tier]} tier. "
+            f"Try again in {retry_in} s.",
+            type=RATE_LIMIT,
+            code="rate_limit_exceeded",
+            headers={"Retry-After": str(retry_in)},
+        ) from None
+
+
+async def _delivered(ticket: Ticket, work: Callable[[], Awaitable[Any]]) -> Any:
+    """Run the upstream part; the unit goes back if it did not deliver."""
+    try:
+        return await work()
+    except BaseException:
+        await ticket.refund()
+        raise
+
+
+# -- chat ---------------------------------------------------------------------------------------
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    gateway = gateway_of(request)
+    raw = await read_body(request)
+    body = parse_json(raw)
+    caller = await authenticate(request, gateway, bearer_key(request.headers.get("Authorization")))
+    chat = check_chat(body)
+    route = gateway.models.route(chat.model)
+    if chat.has_images and not gateway.models.accepts_images(chat.model):
+        raise bad_request(
+            f"The model '{chat.model}' does not take images; only the LLaVA model "
+            f"({gateway.settings.vision_model}) does.",
+            param="messages",
+            code="images_not_supported",
+        )
+    ticket = await spend(gateway, caller, CHAT)
+    if chat.stream:
+        return await _stream(request, gateway, route, raw, ticket)
+    answer = await _delivered(ticket, lambda: gateway.chat.complete(route, raw))
+    return web.Response(body=answer, content_type="application/json")
+
+
+async def _stream(
+    request: web.Request, gateway: Gateway, route: Route, body: bytes, ticket: Ticket
+) -> web.StreamResponse:
+    """Pass the upstream's SSE stream on as it arrives. Failures before the first byte are
+    ordinary JSON errors; a failure later ends the stream with an error event."""
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    try:
+        async with gateway.chat.stream(route, body) as stream:
+            await response.prepare(request)
+            async for chunk in stream.chunks():
+                await response.write(chunk)
+            if stream.failure is not None:
+                await ticket.refund()
+                await response.write(sse_event(stream.failure.body()))
+            await response.write_eof()
+    except ConnectionResetError:
+        logger.info("the caller went away during a stream")
+        if not response.prepared:
+            await ticket.refund()
+    except BaseException:
+        if not response.prepared:
+            await ticket.refund()
+        raise
+    return response
+
+
+async def models_llm(request: web.Request) -> web.Response:
+    listing = await gateway_of(request).models.listing()
+    return web.json_response([name for name, _ in listing])
+
+
+async def openai_models(request: web.Request) -> web.Response:
+    listing = await gateway_of(request).models.listing()
+    data = [
+        {"id": name, "object": "model", "created": 0, "owned_by": provider}
+        for name, provider in listing
+    ]
+    return web.json_response({"object": "list", "data": data})
+
+
+# -- images and GIFs ----------------------------------------------------------------------------
+
+
+async def sd(request: web.Request) -> web.Response:
+    gateway = gateway_of(request)
+    body = require_object(parse_json(await read_body(request)))
+    caller = await authenticate(request, gateway, body.get("token"))
+    params = check_sd(body)
+    ticket = await spend(gateway, caller, IMAGE)
+    data, content_type = await _delivered(ticket, lambda: gateway.images.image(params))
+    return web.Response(body=data, content_type=content_type)
+
+
+async def text2gif(request: web.Request) -> web.Response:
+    gateway = gateway_of(request)
+    body = require_object(parse_json(await read_body(request)))
+    caller = await authenticate(request, gateway, body.get("token"))
+    params = check_gif(body)
+    ticket = await spend(gateway, caller, GIF)
+    data, content_type = await _delivered(ticket, lambda: gateway.images.gif(params["prompt"]))
+    return web.Response(body=data, content_type=content_type)
+
+
+def _sd_list(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(await gateway_of(request).images.names(kind))
+
+    handler.__name__ = f"sd_{kind}"
+    return handler
+
+
+# -- public information -------------------------------------------------------------------------
+
+
+async def limits(request: web.Request) -> web.Response:
+    settings = gateway_of(request).settings
+    prices = {FREE: 0, TIER1: settings.tier1_price_stars, TIER2: settings.tier2_price_stars}
+    tiers: dict[str, Any] = {}
+    for tier in TIERS:
+        tier_limits = settings.limits[tier]
+        rate = settings.api_rate_per_second.get(tier, -1.0)
+        tiers[tier] = {
+            "name": TIER_NAMES[tier],
+            "price_stars": prices[tier],
+            "period_days": None if tier == FREE else 30,
+            "daily": {
+                kind: None if tier_limits.daily[kind] < 0 else tier_limits.daily[kind]
+                for kind in KINDS
+            },
+            "requests_per_minute": None if tier_limits.per_minute < 0 else tier_limits.per_minute,
+            "api_requests_per_second": None if rate < 0 else rate,
+        }
+    return web.json_response(
+        {
+            "tiers": tiers,
+            "trial": {
+                "tier": TIER1,
+                "hours": TRIAL_HOURS,
+                "every_days": settings.trial_cooldown_days,
+            },
+            "daily_reset": "00:00 UTC",
+            "note": "null means no limit",
+        }
+    )
+
+
+async def health(request: web.Request) -> web.Response:
+    db = gateway_of(request).db
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT):
+            await db.fetchval("SELECT 1")
+    except Exception as exc:
+        logger.warning("health: database unreachable (%s)", type(exc).__name__)
+        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})

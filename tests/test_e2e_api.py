@@ -1,0 +1,135 @@
+"""End to end: ``python -m api`` as a process on 127.0.0.1 against FakeUpstream."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+
+import pytest
+
+from storage.db import Database
+from tests.e2e_helpers import Process
+from tests.fakes.upstream import FakeUpstream
+from tests.gateway_helpers import OPERATOR_VC_KEY, http_client, seed_key
+
+
+async def wait_until(condition, timeout: float = 20.0) -> None:  # noqa: ASYNC109
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def api_env(tmp_path, upstream_url: str, port: int, **extra: str) -> dict[str, str]:
+    env = {
+        "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3"),
+        "VISIONCRAFT_API_URL": upstream_url,
+        "VISIONCRAFT_API_KEY": OPERATOR_VC_KEY,
+        "NEBULA_API_URL": f"{upstream_url}/v1",
+        "API_HOST": "127.0.0.1",
+        "API_PORT": str(port),
+        "LOG_LEVEL": "INFO",
+        "SHUTDOWN_TIMEOUT": "5",
+    }
+    env.update(extra)
+    return env
+
+
+async def start_api(tmp_path, upstream_url: str, **extra: str) -> tuple[Process, str]:
+    port = free_port()
+    proc = await Process("api", api_env(tmp_path, upstream_url, port, **extra), tmp_path).start()
+    try:
+        await proc.wait_for_log("gateway listening", timeout=60)
+    except BaseException:
+        await proc.kill()
+        raise
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def upstream():
+    async with FakeUpstream() as server:
+        yield server
+
+
+async def test_runs_without_bot_token_and_stops_cleanly(tmp_path, upstream):
+    proc, url = await start_api(tmp_path, upstream.url)
+    try:
+        async with http_client() as http:
+            health = await http.get(f"{url}/health")
+            limits = await http.get(f"{url}/limits")
+            missing = await http.get(f"{url}/nowhere", headers={"X-Request-Id": "e2e-404"})
+        assert health.json() == {"status": "ok", "database": "ok"}
+        assert limits.status_code == 200 and "tier2" in limits.json()["tiers"]
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    finally:
+        code = await proc.stop()
+    assert code == 0
+    assert "shutdown complete" in proc.stderr
+    assert "[e2e-404]" in proc.stderr  # request ids are in the log lines
+    assert "Traceback" not in proc.stderr
+
+
+async def test_a_request_in_flight_finishes_on_sigterm(tmp_path, upstream):
+    proc, url = await start_api(tmp_path, upstream.url)
+    db = await Database(tmp_path / "data" / "bot.sqlite3").connect()
+    try:
+        key = await seed_key(db, 1)
+        upstream.delay("/v1/chat/completions", 1.0)
+        async with http_client() as http:
+            request = asyncio.create_task(
+                http.post(
+                    f"{url}/v1/chat/completions",
+                    headers={"Authorization": f"Bearer {key}"},
+                    json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+                )
+            )
+            await wait_until(lambda: upstream.requests_to("/v1/chat/completions"))
+            proc.proc.send_signal(signal.SIGTERM)
+            response = await request
+        assert response.status_code == 200
+        assert response.json()["choices"][0]["message"]["content"]
+        assert await proc.wait() == 0
+        assert key not in proc.stderr and OPERATOR_VC_KEY not in proc.stderr
+    finally:
+        await proc.kill()
+        await db.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"API_PORT": "http"}, "API_PORT"),
+        ({"BOT_TOKEN": "not-a-token"}, "BOT_TOKEN"),
+        ({"API_RATE_FREE_PER_SECOND": "fast"}, "API_RATE_FREE_PER_SECOND"),
+        ({"API_MAX_BODY_BYTES": "10"}, "API_MAX_BODY_BYTES"),
+        ({"DATABASE_PATH": "/proc/visioncraft/bot.sqlite3"}, "DATABASE_PATH"),
+    ],
+)
+async def test_bad_configuration_is_one_line_and_exit_2(tmp_path, env, needle):
+    proc = await Process("api", api_env(tmp_path, "http://127.0.0.1:9", 1, **env), tmp_path).start()
+    assert await proc.wait() == 2
+    lines = [line for line in proc.stderr_lines if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and needle in lines[0]
+
+
+async def test_port_in_use_is_one_line_and_exit_2(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = api_env(tmp_path, "http://127.0.0.1:9", port)
+        proc = await Process("api", env, tmp_path).start()
+        assert await proc.wait() == 2
+    assert f"API_PORT: cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr
