@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 FINAL_RETRIES = 3  # extra attempts after a flood wait that outlasted the session middleware
 MAX_FLOOD_WAIT = 300.0
 TYPING_INTERVAL = 5.0  # a chat action shows for about 5 s
+FIRST_PREVIEW_GRACE = 0.05  # seconds between the first text and the first preview
 
 
 def is_parse_error(exc: TelegramBadRequest) -> bool:
@@ -142,10 +143,19 @@ class AnswerWriter:
     # -- the pump ------------------------------------------------------------------------------
 
     async def _pump(self) -> None:
+        first = True
         while not self._closing.is_set():
             await self._changed.wait()
             if self._closing.is_set():
                 return
+            if first:
+                first = False
+                # An answer that arrives whole within a moment goes straight out as the
+                # answer: no preview that is replaced at once (one Telegram call saved).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), FIRST_PREVIEW_GRACE)
+                if self._closing.is_set():
+                    return
             self._changed.clear()
             try:
                 await self._flush()
