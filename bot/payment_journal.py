@@ -63,15 +63,16 @@ class PaymentJournal(BaseRequestMiddleware):
                 last_name=sender.last_name,
                 language_code=sender.language_code,
             )
-            await self.payments.record(
-                user_id=message.from_user.id,
-                charge_id=paid.telegram_payment_charge_id,
-                provider_charge_id=paid.provider_payment_charge_id or None,
-                payload=paid.invoice_payload,
-                currency=paid.currency,
-                amount=paid.total_amount,
-                now=clock.now(),
-            )
+            async with self.payments.db.durable():  # on disk before Telegram hears of it
+                await self.payments.record(
+                    user_id=message.from_user.id,
+                    charge_id=paid.telegram_payment_charge_id,
+                    provider_charge_id=paid.provider_payment_charge_id or None,
+                    payload=paid.invoice_payload,
+                    currency=paid.currency,
+                    amount=paid.total_amount,
+                    now=clock.now(),
+                )
         except Exception:
             logger.exception(
                 "could not record payment %s of user %d on arrival; it will be fetched again",

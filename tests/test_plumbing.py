@@ -264,3 +264,14 @@ async def test_an_unreadable_update_is_skipped_not_retried_forever(api):
         assert await bot(GetUpdates(offset=good + 1, timeout=0)) == []
     finally:
         await bot.session.close()
+
+
+async def test_durable_writes_are_flushed_and_the_setting_restored(tmp_path):
+    db = await Database(tmp_path / "d.sqlite3").connect()
+    try:
+        assert await db.fetchval("PRAGMA synchronous") == 1  # NORMAL
+        async with db.durable():
+            assert await db.fetchval("PRAGMA synchronous") == 2  # FULL
+        assert await db.fetchval("PRAGMA synchronous") == 1
+    finally:
+        await db.close()
