@@ -1,0 +1,55 @@
+"""The benchmark's own arithmetic: matching calls to updates, and percentiles."""
+
+from __future__ import annotations
+
+from bench.load import Tracker, percentiles, summarize, terminal_send_message
+from bench.procstat import cpu_seconds, memory_kb
+from tests.fakes.bot_api import Call
+
+
+def call(method: str, chat_id: int, when: float, text: str = "", failed: bool = False) -> Call:
+    params = {"chat_id": chat_id, "text": text}
+    return Call(method, params, {}, "t", when, failed=failed, status=400 if failed else 200)
+
+
+def test_calls_are_matched_to_the_oldest_open_update_of_their_chat():
+    tracker = Tracker(terminal_send_message)
+    tracker.pushed(1, 10)
+    tracker.pushed(2, 10)
+    tracker.pushed(3, 20)
+    for update_id in (1, 2, 3):
+        tracker.delivered(update_id, 100.0)
+    tracker.on_call(call("sendChatAction", 10, 100.010))
+    tracker.on_call(call("sendMessageDraft", 10, 100.020, text=""))  # not visible yet
+    tracker.on_call(call("sendMessageDraft", 10, 100.030, text="Hel"))
+    tracker.on_call(call("sendMessage", 10, 100.050, text="Hello"))
+    tracker.on_call(call("sendMessage", 20, 100.060, text="Hi", failed=True))  # a refusal
+    tracker.on_call(call("sendMessage", 10, 100.070, text="Second"))
+    one, two, three = (tracker.items[i] for i in (1, 2, 3))
+    assert (one.first, one.visible, one.done) == (100.010, 100.030, 100.050)
+    # FIFO per chat: a second reply call counts for the next update of that chat.
+    assert (two.first, two.visible, two.done) == (100.020, 100.050, 100.070)
+    assert three.done is None and tracker.failed_calls == [("sendMessage", 400, None)]
+    assert tracker.finished == 2 and tracker.methods["sendMessage"] == 3
+
+    result = summarize("x", tracker, 99.9, lambda item: item.done_text or "")
+    assert result.updates == 3 and result.finished == 2
+    assert result.outcomes == {"Hello": 1, "Second": 1}
+    assert result.first_reply is not None and result.first_reply["n"] == 2
+
+
+def test_percentiles_are_nearest_rank_in_milliseconds():
+    values = [i / 1000 for i in range(1, 101)]  # 1..100 ms
+    stats = percentiles(values)
+    assert stats is not None
+    assert (stats["p50"], stats["p95"], stats["p99"], stats["max"]) == (50.0, 95.0, 99.0, 100.0)
+    assert percentiles([]) is None
+
+
+def test_proc_readings_of_this_process():
+    import os
+
+    memory = memory_kb(os.getpid())
+    assert memory["VmHWM"] >= memory["VmRSS"] > 0
+    assert (cpu_seconds(os.getpid()) or 0) > 0
+    assert memory_kb(2**22 + 12345) == {}
