@@ -1,9 +1,10 @@
 """The floor: a bare aiogram bot that echoes text, nothing else.
 
 ``python -m bench.echo_bot`` with ``BOT_TOKEN`` and ``TELEGRAM_API_URL`` in the environment.
-It uses the same aiogram session, polling loop and log setup as the real bot (per-update
-``aiogram.event`` lines silenced, as in ``bot.logs``), so the difference to the real bot is
-what the real bot does per update: database, quotas, memory, upstream calls.
+aiogram as it comes: its aiohttp session, its polling loop, the standard event loop; only the
+per-update ``aiogram.event`` log lines are silenced (as in ``bot.logs``). The difference to the
+real bot is what the real bot does per update (database, quotas, memory, upstream calls) and
+how it does it.
 """
 
 from __future__ import annotations
