@@ -216,24 +216,44 @@ ECHO = Case(
 
 
 # ------------------------------------------------------------------------------------ setup
-async def seed_users_async(path: Path, count: int) -> None:
-    """Create the schema (through the bot's own migrations) and ``count`` known users."""
-    from storage.db import Database
+_MIGRATE = (
+    "import asyncio, sys\n"
+    "from storage.db import Database\n"
+    "async def main():\n"
+    "    db = Database(sys.argv[1])\n"
+    "    await db.connect()\n"
+    "    await db.close()\n"
+    "asyncio.run(main())\n"
+)
 
-    db = Database(path)
-    await db.connect()
-    await db.close()
+
+async def seed_users_async(path: Path, count: int, root: Path = ROOT) -> None:
+    """Create the schema with the migrations of the bot under test (``root``), then add
+    ``count`` known users."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _MIGRATE,
+        str(path),
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    if await proc.wait() != 0:
+        raise RuntimeError("could not create the database schema")
     now = int(time.time())
     rows = [(FIRST_USER + i, f"user{i}", f"User{FIRST_USER + i}", now, now) for i in range(count)]
 
     def insert() -> None:
-        with sqlite3.connect(path) as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO users (id, username, first_name, language_code, "
-                "created_at, updated_at) VALUES (?, ?, ?, 'en', ?, ?)",
-                rows,
-            )
-        conn.close()
+        conn = sqlite3.connect(path)
+        try:
+            with conn:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO users (id, username, first_name, language_code, "
+                    "created_at, updated_at) VALUES (?, ?, ?, 'en', ?, ?)",
+                    rows,
+                )
+        finally:
+            conn.close()
 
     await asyncio.to_thread(insert)
 
@@ -363,7 +383,7 @@ class Bench:
                 if cases:
                     (work / "bot" / "data").mkdir(parents=True)
                     db_path = work / "bot" / "data" / "bot.sqlite3"
-                    await seed_users_async(db_path, max(args.seed_users, args.users))
+                    await seed_users_async(db_path, max(args.seed_users, args.users), args.bot_root)
                     env = bot_env(self.api.url, work / "bot", TOKEN, **self.bot_settings())
                     env["DATABASE_PATH"] = str(db_path)
                     proc = await self.start("bot", env, work / "bot", root=args.bot_root)

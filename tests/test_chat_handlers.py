@@ -74,7 +74,8 @@ async def test_private_text_streams_through_drafts_and_is_sent(tmp_path, llm) ->
         draft = h.session.calls_of(SendMessageDraft)[0]
         assert draft.chat_id == USER and draft.can_stop is True and draft.draft_id > 0
         assert draft.text.startswith("<b>Hello</b>")
-        assert h.session.calls_of(SendChatAction)[0].action == "typing"
+        # The text was there at once: no "typing…" was needed (see the next test).
+        assert h.session.calls_of(SendChatAction) == []
         assert answers(h) == ["<b>Hello</b> there, Tom &amp; Jerry <code>a &lt; b</code>"]
 
         [call] = llm.calls
@@ -85,6 +86,20 @@ async def test_private_text_streams_through_drafts_and_is_sent(tmp_path, llm) ->
         assert call.messages[0]["role"] == "system"
         assert call.messages[1:] == [{"role": "user", "content": "Hi <bot>!"}]
         assert await used_chat(h) == 1
+
+
+async def test_typing_shows_while_the_first_token_is_awaited(tmp_path, llm) -> None:
+    gated = Gated(before=[], after=["Late ", "answer."])
+    llm.queue(gated)
+    async with harness(tmp_path, transport=llm.transport(), VISIONCRAFT_API_KEY="vk-1") as h:
+        task = asyncio.create_task(h.message(USER, "Think hard"))
+        await until(lambda: h.session.calls_of(SendChatAction))
+        assert not h.session.calls_of(SendMessageDraft)
+        gated.release.set()
+        await task
+        [action] = h.session.calls_of(SendChatAction)
+        assert action.action == "typing" and action.chat_id == USER
+        assert answers(h) == ["Late answer."]
 
 
 async def test_memory_across_turns_and_new(tmp_path, llm) -> None:

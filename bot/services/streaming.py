@@ -38,6 +38,7 @@ FINAL_RETRIES = 3  # extra attempts after a flood wait that outlasted the sessio
 MAX_FLOOD_WAIT = 300.0
 TYPING_INTERVAL = 5.0  # a chat action shows for about 5 s
 FIRST_PREVIEW_GRACE = 0.05  # seconds between the first text and the first preview
+TYPING_GRACE = 0.1  # no "typing…" for an answer whose text arrives within this
 
 
 def is_parse_error(exc: TelegramBadRequest) -> bool:
@@ -80,13 +81,15 @@ class AnswerWriter:
         self._preview_html: str | None = None
         self._stopped = False
         self._first_action: asyncio.Task[None] | None = None
+        self._first_text = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self.typing:
-            # The first action is its own task, scheduled ahead of the pump: with a fast
-            # answer the repeating sender would not get to send before it is stopped.
+            # The first action is its own task: sent unless text arrives within
+            # TYPING_GRACE (an answer that is there at once needs no "typing…" - one
+            # Telegram call saved); the sender below repeats it while nothing shows.
             self._first_action = asyncio.create_task(self._first_typing())
             await self._typing_stack.enter_async_context(
                 ChatActionSender.typing(
@@ -100,6 +103,11 @@ class AnswerWriter:
         self._pump_task = asyncio.create_task(self._pump())
 
     async def _first_typing(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(TYPING_GRACE):
+                await self._first_text.wait()
+        if self._first_text.is_set() or self._closing.is_set():
+            return
         try:
             async with asyncio.timeout(TYPING_INTERVAL):  # never held up by flood control
                 await self.bot.send_chat_action(
@@ -113,6 +121,7 @@ class AnswerWriter:
             return
         self.text += piece
         self._incoming.append(piece)
+        self._first_text.set()
         self._changed.set()
 
     @property
