@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 
 from api.errors import INVALID_REQUEST, UPSTREAM, ApiError
+from bot.clients.openai_compat import json_or_none
 
 logger = logging.getLogger("api.upstream")
 
@@ -136,7 +137,7 @@ class ChatForwarder:
             except aiohttp.ClientError as exc:
                 logger.warning("%s: broken answer (%s)", route.label, type(exc).__name__)
                 raise failed(route.label, "broken answer") from None
-        payload = _json_or_none(raw)
+        payload = json_or_none(raw)
         if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
             if isinstance(payload, dict) and "error" in payload:
                 detail = self.redact(_error_text(payload))
@@ -188,7 +189,7 @@ class ChatForwarder:
     async def _status_error(self, route: Route, response: aiohttp.ClientResponse) -> ApiError:
         status = response.status
         raw = await _read_some(response)
-        detail = self.redact(_error_text(_json_or_none(raw)) or "")
+        detail = self.redact(_error_text(json_or_none(raw)) or "")
         if status in _AUTH_STATUSES:
             logger.error(
                 "%s refused the operator's credentials (HTTP %d: %s); check its API key",
@@ -283,7 +284,7 @@ class Stream:
         except aiohttp.ClientError:
             self.failure = failed(self.route.label, "broken answer")
             return
-        payload = _json_or_none(raw)
+        payload = json_or_none(raw)
         choices = payload.get("choices") if isinstance(payload, dict) else None
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             self.failure = failed(self.route.label, "no completion in its answer")
@@ -315,13 +316,6 @@ async def _read_some(response: aiohttp.ClientResponse) -> bytes:
         return await response.content.read(_ERROR_BODY_LIMIT)
     except (aiohttp.ClientError, TimeoutError):
         return b""
-
-
-def _json_or_none(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 def _error_text(payload: Any) -> str:

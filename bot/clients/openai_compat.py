@@ -108,7 +108,7 @@ class ChatClient:
                 raise self._error("timed out") from None
             except httpx.HTTPError as exc:
                 raise self._error(f"broken response ({type(exc).__name__})") from None
-        text = self._content_of(_json_or_none(raw), key="message")
+        text = self._content_of(json_or_none(raw), key="message")
         if not text:
             raise self._error("empty answer")
         return text
@@ -138,7 +138,7 @@ class ChatClient:
                     raise self._error("timed out") from None
                 except httpx.HTTPError as exc:
                     raise self._error(f"broken response ({type(exc).__name__})") from None
-                text = self._content_of(_json_or_none(raw), key="message")
+                text = self._content_of(json_or_none(raw), key="message")
                 if not text:
                     raise self._error("empty answer")
                 yield text
@@ -161,7 +161,7 @@ class ChatClient:
                         finished = True
                         await _drain(events, loop.time() + _DRAIN_SECONDS)
                         break
-                    payload = _json_or_none(data.encode())
+                    payload = json_or_none(data.encode())
                     if not isinstance(payload, dict):
                         raise self._error("non-JSON stream event")
                     if "error" in payload:
@@ -246,7 +246,7 @@ class ChatClient:
         return UpstreamBusy(f"{self.label}: busy", provider=self.label, retry_in=retry_in)
 
     def _status_error(self, status: int, retry_after: str | None, raw: bytes) -> UpstreamError:
-        detail = _error_text(_json_or_none(raw)) or raw[:200].decode("utf-8", "replace")
+        detail = _error_text(json_or_none(raw)) or raw[:200].decode("utf-8", "replace")
         if status in _AUTH_STATUSES:
             logger.error(
                 "%s refused the operator's credentials (HTTP %d: %s); check the API key",
@@ -356,7 +356,8 @@ def _delta(payload: dict[str, Any]) -> tuple[str, bool]:
     return (content if isinstance(content, str) else ""), done
 
 
-def _json_or_none(raw: bytes) -> Any:
+def json_or_none(raw: bytes) -> Any:
+    """The JSON in ``raw``, or None when it is not JSON (shared with the HTTP API)."""
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
