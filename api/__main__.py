@@ -7,7 +7,6 @@ code 2, before anything heavy loads.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from dotenv import find_dotenv, load_dotenv
@@ -30,11 +29,12 @@ def main() -> int:
     from api.logs import add_request_ids
     from api.server import StartupError, serve
     from bot.logs import setup_logging
+    from bot.loop import run
 
     setup_logging(settings.log_level, settings.secrets)
     add_request_ids()
     try:
-        asyncio.run(serve(settings))
+        run(serve(settings))
     except StartupError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:

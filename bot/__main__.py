@@ -28,8 +28,9 @@ def main() -> int:
     if settings.webhook_url and not settings.webhook_secret:
         settings = replace(settings, webhook_secret=secrets.token_urlsafe(32))
 
-    from bot.app import StartupError, amain, run
+    from bot.app import StartupError, amain
     from bot.logs import setup_logging
+    from bot.loop import run
 
     setup_logging(settings.log_level, settings.secrets)
     try:

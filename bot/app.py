@@ -10,9 +10,7 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import Coroutine
 from contextlib import suppress
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
@@ -114,20 +112,6 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
     finally:
         logger.info("stopping the webhook server")
         await runner.cleanup()
-
-
-def run(main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` on uvloop when it is installed (Linux, macOS), else on asyncio's loop.
-
-    uvloop's event loop and transports are written in C: in ``bench/`` the event loop and
-    the HTTP plumbing were a third of the bot's CPU on the standard loop.
-    """
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
 
 
 def freeze_startup_heap() -> None:
