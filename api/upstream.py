@@ -6,10 +6,10 @@ upstream failure: it becomes one of our errors (502 failed, 503 busy, 504 timed 
 short message; the operator's key and the upstream's internals never reach the caller, and
 the operator's credentials being refused is logged at ERROR.
 
-This hot path uses one long-lived ``aiohttp.ClientSession`` (opened when the app starts,
-closed when it stops) rather than the bot's shared httpx client: aiohttp is the gateway's
-server already, and its client costs about a third of httpx's CPU per forwarded request
-(measured; see ``bench/gateway.py``), which is most of what the gateway adds.
+This hot path goes through one long-lived :class:`bot.clients.http1.Pool` (keep-alive
+connections, opened when the app starts, closed when it stops): per forwarded request it
+costs a fraction of the CPU of aiohttp's or httpx's client, which were most of what the
+gateway added (measured; see ``bench/gateway.py``).
 """
 
 from __future__ import annotations
@@ -24,15 +24,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
 from api.errors import INVALID_REQUEST, UPSTREAM, ApiError
+from bot.clients import http1
 from bot.clients.openai_compat import json_or_none
 
 logger = logging.getLogger("api.upstream")
 
-# Nothing reached the provider: safe to try once more.
-_CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 _AUTH_STATUSES = frozenset({401, 402, 403})
 _REJECTED_STATUSES = frozenset({400, 413, 422})
 _DEFAULT_BUSY_SECONDS = 30
@@ -95,31 +92,28 @@ class ChatForwarder:
         self.timeouts = timeouts or Timeouts()
         self.redact = redact
         self.max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: http1.Pool | None = None
 
     async def start(self) -> None:
         t = self.timeouts
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=self.max_connections, keepalive_timeout=30, enable_cleanup_closed=True
-            ),
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=t.connect, connect=t.connect, sock_read=t.first_byte
-            ),
+        self._pool = http1.Pool(
+            connect_timeout=t.connect,
+            read_timeout=t.first_byte,
+            keepalive=30.0,
+            limit=self.max_connections,
             headers={"User-Agent": "visioncraft-gateway/0.1"},
-            raise_for_status=False,
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def pool(self) -> http1.Pool:
+        if self._pool is None:
             raise RuntimeError("ChatForwarder.start() was not called")
-        return self._session
+        return self._pool
 
     # -- a whole completion ---------------------------------------------------------------------
 
@@ -129,13 +123,16 @@ class ChatForwarder:
         deadline = time.monotonic() + self.timeouts.total
         async with self._open(route, body) as response:
             try:
-                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                if response.complete:  # the usual case: it came in one piece
                     raw = await response.read()
+                else:
+                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                        raw = await response.read()
             except TimeoutError:
                 logger.warning("%s: the completion took too long", route.label)
                 raise timed_out(route.label) from None
-            except aiohttp.ClientError as exc:
-                logger.warning("%s: broken answer (%s)", route.label, type(exc).__name__)
+            except http1.HTTPError as exc:
+                logger.warning("%s: broken answer (%s)", route.label, exc)
                 raise failed(route.label, "broken answer") from None
         payload = json_or_none(raw)
         if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
@@ -159,25 +156,21 @@ class ChatForwarder:
     # -- plumbing -------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _open(self, route: Route, body: bytes) -> AsyncIterator[aiohttp.ClientResponse]:
-        headers = {"Accept": "application/json, text/event-stream"}
-        if route.api_key:
-            headers["Authorization"] = f"Bearer {route.api_key}"
-        data = body
-        headers["Content-Type"] = "application/json"
+    async def _open(self, route: Route, body: bytes) -> AsyncIterator[http1.Response]:
+        headers = _request_headers(route)
         try:
             try:
-                response = await self.session.post(route.url, data=data, headers=headers)
-            except _CONNECT_ERRORS:
-                response = await self.session.post(route.url, data=data, headers=headers)
-        except _CONNECT_ERRORS as exc:
-            logger.warning("%s: cannot connect (%s)", route.label, type(exc).__name__)
+                response = await self.pool.post(route.url, body, headers)
+            except http1.ConnectError:  # nothing reached the provider: safe to try once more
+                response = await self.pool.post(route.url, body, headers)
+        except http1.ConnectError as exc:
+            logger.warning("%s: cannot connect (%s)", route.label, self.redact(str(exc)))
             raise failed(route.label, "it cannot be reached") from None
         except TimeoutError:
             logger.warning("%s: no answer in %.0f s", route.label, self.timeouts.first_byte)
             raise timed_out(route.label) from None
-        except aiohttp.ClientError as exc:
-            logger.warning("%s: request failed (%s)", route.label, type(exc).__name__)
+        except http1.HTTPError as exc:
+            logger.warning("%s: request failed (%s)", route.label, exc)
             raise failed(route.label, "the request failed") from None
         try:
             if response.status >= 400:
@@ -186,7 +179,7 @@ class ChatForwarder:
         finally:
             response.release()
 
-    async def _status_error(self, route: Route, response: aiohttp.ClientResponse) -> ApiError:
+    async def _status_error(self, route: Route, response: http1.Response) -> ApiError:
         status = response.status
         raw = await _read_some(response)
         detail = self.redact(_error_text(json_or_none(raw)) or "")
@@ -199,7 +192,7 @@ class ChatForwarder:
             )
             return failed(route.label, "it is not available")
         if status == 429:
-            retry_in = _retry_after(response.headers.get("Retry-After"))
+            retry_in = _retry_after(response.headers.get("retry-after"))
             logger.warning("%s is busy (429); retry in %d s", route.label, retry_in)
             return UpstreamFailed(
                 503,
@@ -232,12 +225,12 @@ class Stream:
     the error (an event carrying it is the last thing to send the caller).
     """
 
-    def __init__(self, route: Route, response: aiohttp.ClientResponse, deadline: float) -> None:
+    def __init__(self, route: Route, response: http1.Response, deadline: float) -> None:
         self.route = route
         self.response = response
         self.deadline = deadline
         self.failure: UpstreamFailed | None = None
-        content_type = response.headers.get("Content-Type", "")
+        content_type = response.headers.get("content-type", "")
         self.is_json = "json" in content_type and "event-stream" not in content_type
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -248,7 +241,7 @@ class Stream:
             return
         tail = b""
         seen_done = False
-        iterator = self.response.content.iter_any()
+        iterator = self.response.iter_chunks()
         label = self.route.label
         while True:
             try:
@@ -261,8 +254,8 @@ class Stream:
                 logger.warning("%s: the stream stalled or took too long", label)
                 self.failure = timed_out(label)
                 return
-            except aiohttp.ClientError as exc:
-                logger.warning("%s: the stream broke (%s)", label, type(exc).__name__)
+            except http1.HTTPError as exc:
+                logger.warning("%s: the stream broke (%s)", label, exc)
                 self.failure = failed(label, "the stream broke")
                 return
             if not seen_done:
@@ -281,7 +274,7 @@ class Stream:
         except TimeoutError:
             self.failure = timed_out(self.route.label)
             return
-        except aiohttp.ClientError:
+        except http1.HTTPError:
             self.failure = failed(self.route.label, "broken answer")
             return
         payload = json_or_none(raw)
@@ -311,11 +304,22 @@ def sse_event(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
 
 
-async def _read_some(response: aiohttp.ClientResponse) -> bytes:
+async def _read_some(response: http1.Response) -> bytes:
     try:
-        return await response.content.read(_ERROR_BODY_LIMIT)
-    except (aiohttp.ClientError, TimeoutError):
+        async with asyncio.timeout(5.0):
+            return await response.read(_ERROR_BODY_LIMIT)
+    except (http1.HTTPError, TimeoutError):
         return b""
+
+
+def _request_headers(route: Route) -> dict[str, str]:
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    if route.api_key:
+        headers["Authorization"] = f"Bearer {route.api_key}"
+    return headers
 
 
 def _error_text(payload: Any) -> str:

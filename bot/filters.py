@@ -11,6 +11,15 @@ from aiogram.filters import Filter
 from aiogram.types import Message
 
 
+async def is_command(message: Message) -> bool:
+    """Text or caption that starts with ``/``: everything aiogram's ``Command`` filters can
+    match. A router-level filter for routers that take only commands, so plain text (most
+    updates) skips them without each of their ``Command`` filters parsing it. A coroutine
+    function on purpose: aiogram runs plain functions in a worker thread."""
+    text = message.text or message.caption
+    return text is not None and text.startswith("/")
+
+
 class Addressed(Filter):
     """Messages meant for the bot: everything in a private chat; in groups only a mention
     of the bot or a reply to one of its messages. Gives the handler ``prompt``: the text
