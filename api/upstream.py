@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from api.errors import INVALID_REQUEST, UPSTREAM, ApiError
-from bot.clients.openai_compat import json_or_none
+from bot.clients.openai_compat import error_text, json_or_none
 
 logger = logging.getLogger("api.upstream")
 
@@ -37,6 +37,7 @@ _AUTH_STATUSES = frozenset({401, 402, 403})
 _REJECTED_STATUSES = frozenset({400, 413, 422})
 _DEFAULT_BUSY_SECONDS = 30
 _ERROR_BODY_LIMIT = 16_384
+_ERROR_TEXT_LIMIT = 300  # characters of an upstream's error message kept for the log
 DONE = b"data: [DONE]"
 
 
@@ -140,7 +141,7 @@ class ChatForwarder:
         payload = json_or_none(raw)
         if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
             if isinstance(payload, dict) and "error" in payload:
-                detail = self.redact(_error_text(payload))
+                detail = self.redact(error_text(payload, _ERROR_TEXT_LIMIT))
             else:
                 detail = repr(raw[:120])
             logger.warning("%s answered 200 without a completion: %s", route.label, detail)
@@ -189,7 +190,7 @@ class ChatForwarder:
     async def _status_error(self, route: Route, response: aiohttp.ClientResponse) -> ApiError:
         status = response.status
         raw = await _read_some(response)
-        detail = self.redact(_error_text(json_or_none(raw)) or "")
+        detail = self.redact(error_text(json_or_none(raw), _ERROR_TEXT_LIMIT) or "")
         if status in _AUTH_STATUSES:
             logger.error(
                 "%s refused the operator's credentials (HTTP %d: %s); check its API key",
@@ -316,16 +317,6 @@ async def _read_some(response: aiohttp.ClientResponse) -> bytes:
         return await response.content.read(_ERROR_BODY_LIMIT)
     except (aiohttp.ClientError, TimeoutError):
         return b""
-
-
-def _error_text(payload: Any) -> str:
-    if not isinstance(payload, dict):
-        return ""
-    error = payload.get("error", payload.get("detail", ""))
-    if isinstance(error, dict):
-        error = error.get("message") or error.get("code") or ""
-    text = " ".join(str(error).split())
-    return text[:300]
 
 
 def _retry_after(value: str | None) -> int:
