@@ -71,11 +71,17 @@ async def test_buy_from_the_quota_button_message_goes_to_the_users_chat(tmp_path
         assert invoice.chat_id == 6 and invoice.prices[0].amount == 500
 
 
-async def test_unknown_tier_in_callback_is_ignored(tmp_path):
+async def test_unknown_tier_in_callback_is_answered_and_sells_nothing(tmp_path):
     async with harness(tmp_path) as h:
         await h.feed(h.session.make_callback(7, "prem:buy:tier9"))
+        answer = h.session.last(AnswerCallbackQuery)
+        assert answer.show_alert
+        assert answer.text == "This button is out of date. Open /premium for the current tiers."
+        await h.feed(h.session.make_callback(7, "prem:buy:tier9", language_code="ru"))
+        answer = h.session.last(AnswerCallbackQuery)
+        assert answer.text == "Эта кнопка устарела. Актуальные тарифы — в /premium."
         assert not h.session.calls_of(SendInvoice)
-        assert h.session.calls_of(AnswerCallbackQuery)
+        assert tuple(await h.db.fetchone("SELECT COUNT(*) FROM invoices")) == (0,)
 
 
 async def test_lower_tier_is_not_offered_nor_sold_during_a_higher_one(tmp_path, monkeypatch):

@@ -35,6 +35,7 @@ EN = {
     ),
     "premium.invoice_label": "{tier}, {days} days",
     "premium.lower_tier": "You have {current} now; {tier} can be bought after it ends.",
+    "premium.unknown_tier": "This button is out of date. Open /premium for the current tiers.",
     # pre-checkout (plain text)
     "premium.pc_invalid": "This invoice is not valid any more. Please open /premium and buy again.",
     "premium.pc_paid": "This invoice has already been paid. Open /premium to see your tier.",
@@ -109,6 +110,7 @@ RU = {
     ),
     "premium.invoice_label": "{tier}, {days} дней",
     "premium.lower_tier": "Сейчас у вас {current}; {tier} можно купить, когда он закончится.",
+    "premium.unknown_tier": "Эта кнопка устарела. Актуальные тарифы — в /premium.",
     "premium.pc_invalid": (
         "Этот счёт больше не действует. Откройте /premium и оформите покупку снова."
     ),
