@@ -1,6 +1,7 @@
 """/premium, invoices, the trial, /usage's key line and the quota refusal's Premium button,
 through the real dispatcher."""
 
+import pytest
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.methods import AnswerCallbackQuery, SendInvoice, SendMessage
@@ -43,8 +44,24 @@ async def test_premium_in_russian_with_configured_prices(tmp_path):
         await h.message(1, "/premium", language_code="ru")
         call = h.session.last(SendMessage)
         assert "Премиум" in call.text and "77 ⭐ / 30 дней" in call.text
-        assert "раз в 3 дней" in call.text
+        assert "раз в 3 дня" in call.text
         assert ("Купить Tier 1 — 77 ⭐", "prem:buy:tier1") in buttons(call)
+
+
+@pytest.mark.parametrize(
+    ("days", "phrase"),
+    [(1, "раз в 1 день."), (3, "раз в 3 дня."), (7, "раз в 7 дней."), (30, "раз в 30 дней.")],
+)
+async def test_trial_cooldown_days_are_counted_in_correct_russian(tmp_path, days, phrase):
+    async with harness(tmp_path, TRIAL_COOLDOWN_DAYS=str(days)) as h:
+        await h.message(1, "/premium", language_code="ru")
+        assert phrase in h.session.last(SendMessage).text
+
+
+async def test_trial_cooldown_of_one_day_in_english(tmp_path):
+    async with harness(tmp_path, TRIAL_COOLDOWN_DAYS="1") as h:
+        await h.message(1, "/premium")
+        assert "once every 1 day." in h.session.last(SendMessage).text
 
 
 async def test_buy_sends_a_stars_invoice(tmp_path):

@@ -13,7 +13,7 @@ EN = {
     "premium.limits": "💬 {chat} · 🎨 {image} · 🎞 {gif} a day · {rate} requests a minute",
     "premium.unlimited": "unlimited",
     "premium.trial_line": (
-        "🎁 <b>Trial</b> — {hours} hours of Tier 1 for free, once every {days} days."
+        "🎁 <b>Trial</b> — {hours} hours of Tier 1 for free, once every {cooldown}."
     ),
     "premium.current": "Your tier: <b>{tier}</b>",
     "premium.current_until": "Your tier: <b>{tier}</b> until {expires} UTC",
@@ -88,7 +88,7 @@ RU = {
     "premium.limits": "💬 {chat} · 🎨 {image} · 🎞 {gif} в день · {rate} запросов в минуту",
     "premium.unlimited": "без ограничений",
     "premium.trial_line": (
-        "🎁 <b>Пробный период</b> — {hours} часа Tier 1 бесплатно, раз в {days} дней."
+        "🎁 <b>Пробный период</b> — {hours} часа Tier 1 бесплатно, раз в {cooldown}."
     ),
     "premium.current": "Ваш тариф: <b>{tier}</b>",
     "premium.current_until": "Ваш тариф: <b>{tier}</b> до {expires} UTC",
