@@ -26,7 +26,7 @@ from typing import Any
 
 from api.errors import INVALID_REQUEST, UPSTREAM, ApiError
 from bot.clients import http1
-from bot.clients.openai_compat import json_or_none
+from bot.clients.openai_compat import error_text, json_or_none
 
 logger = logging.getLogger("api.upstream")
 
@@ -34,6 +34,7 @@ _AUTH_STATUSES = frozenset({401, 402, 403})
 _REJECTED_STATUSES = frozenset({400, 413, 422})
 _DEFAULT_BUSY_SECONDS = 30
 _ERROR_BODY_LIMIT = 16_384
+_ERROR_TEXT_LIMIT = 300  # characters of an upstream's error message kept for the log
 DONE = b"data: [DONE]"
 
 
@@ -137,7 +138,7 @@ class ChatForwarder:
         payload = json_or_none(raw)
         if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
             if isinstance(payload, dict) and "error" in payload:
-                detail = self.redact(_error_text(payload))
+                detail = self.redact(error_text(payload, _ERROR_TEXT_LIMIT))
             else:
                 detail = repr(raw[:120])
             logger.warning("%s answered 200 without a completion: %s", route.label, detail)
@@ -182,7 +183,7 @@ class ChatForwarder:
     async def _status_error(self, route: Route, response: http1.Response) -> ApiError:
         status = response.status
         raw = await _read_some(response)
-        detail = self.redact(_error_text(json_or_none(raw)) or "")
+        detail = self.redact(error_text(json_or_none(raw), _ERROR_TEXT_LIMIT) or "")
         if status in _AUTH_STATUSES:
             logger.error(
                 "%s refused the operator's credentials (HTTP %d: %s); check its API key",
@@ -320,16 +321,6 @@ def _request_headers(route: Route) -> dict[str, str]:
     if route.api_key:
         headers["Authorization"] = f"Bearer {route.api_key}"
     return headers
-
-
-def _error_text(payload: Any) -> str:
-    if not isinstance(payload, dict):
-        return ""
-    error = payload.get("error", payload.get("detail", ""))
-    if isinstance(error, dict):
-        error = error.get("message") or error.get("code") or ""
-    text = " ".join(str(error).split())
-    return text[:300]
 
 
 def _retry_after(value: str | None) -> int:

@@ -75,7 +75,8 @@ def premium_text(
                 limits=Raw(limits_line(t, limits[tier])),
             )
         )
-    lines.append(t("premium.trial_line", hours=TRIAL_HOURS, days=trial_cooldown_days))
+    cooldown = t.plural("plural.days", trial_cooldown_days)
+    lines.append(t("premium.trial_line", hours=TRIAL_HOURS, cooldown=cooldown))
     lines.append("")
     if state.expires_at is not None:
         lines.append(

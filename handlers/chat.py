@@ -4,6 +4,7 @@ button and the draft stop button. The catch-all router: it must come last."""
 from __future__ import annotations
 
 from contextlib import suppress
+from dataclasses import replace
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType, ContentType
@@ -12,7 +13,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, MessageGenerationStopped
 
 from bot.filters import Addressed
-from bot.services.chat import ChatRequest, ChatService, NotYourRetry, RetryCallback
+from bot.services.chat import ChatRequest, ChatService, ImageRef, NotYourRetry, RetryCallback
 from bot.services.errors import DomainError
 from bot.services.quota import Ticket
 from bot.texts import Translator
@@ -50,6 +51,25 @@ def text_request(message: Message, prompt: str) -> ChatRequest:
     )
 
 
+async def answer_with_chat(
+    message: Message,
+    prompt: str,
+    *,
+    bot: Bot,
+    t: Translator,
+    user: UserRow,
+    quota: Ticket,
+    chat_service: ChatService,
+    image: ImageRef | None = None,
+) -> None:
+    """Answer ``message`` with the chat service: ``prompt`` is the question (about ``image``
+    when given), asked of the user's chosen model and charged to ``quota``."""
+    request = text_request(message, prompt)
+    if image is not None:
+        request = replace(request, image=image)
+    await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+
+
 @router.message(Command("new"))
 async def cmd_new(message: Message, t: Translator, chat_service: ChatService) -> None:
     assert message.from_user is not None
@@ -68,8 +88,15 @@ async def cmd_chat(
     quota: Ticket,
     chat_service: ChatService,
 ) -> None:
-    request = text_request(message, (command.args or "").strip())
-    await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+    await answer_with_chat(
+        message,
+        (command.args or "").strip(),
+        bot=bot,
+        t=t,
+        user=user,
+        quota=quota,
+        chat_service=chat_service,
+    )
 
 
 @router.message(Command("chat"))
@@ -91,8 +118,9 @@ async def on_text(
         await quota.refund()
         await message.answer(t("chat.usage"))
         return
-    request = text_request(message, prompt)
-    await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+    await answer_with_chat(
+        message, prompt, bot=bot, t=t, user=user, quota=quota, chat_service=chat_service
+    )
 
 
 @router.message(F.chat.type == ChatType.PRIVATE, F.text.startswith("/"))

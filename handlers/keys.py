@@ -64,6 +64,23 @@ def _new_key_keyboard(t: Translator, prefix: str) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
+# What each destructive button asks first: (question, "yes" button, the action "yes" sends).
+_CONFIRMATIONS = {
+    "regen": ("key.confirm_regenerate", "key.btn_yes_regenerate", "regen_yes"),
+    "revoke": ("key.confirm_revoke", "key.btn_yes_revoke", "revoke_yes"),
+}
+
+
+def confirm_view(t: Translator, action: str, prefix: str) -> View:
+    """The confirmation for ``action`` (regen | revoke) on the key starting with ``prefix``."""
+    question, yes_text, yes_action = _CONFIRMATIONS[action]
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t(yes_text), callback_data=KeyCb(action=yes_action, ref=prefix))
+    builder.button(text=t("key.btn_cancel"), callback_data=KeyCb(action="cancel"))
+    builder.adjust(1)
+    return t(question, prefix=prefix), builder.as_markup()
+
+
 def issued_view(t: Translator, channel: Channel | None, result: IssueResult) -> View:
     assert result.key is not None
     if channel is None:
@@ -191,7 +208,7 @@ async def on_check(
     await _show(query, bot, view)
 
 
-@router.callback_query(KeyCb.filter(F.action.in_({"regen", "revoke"})))
+@router.callback_query(KeyCb.filter(F.action.in_(set(_CONFIRMATIONS))))
 async def on_ask_confirm(
     query: CallbackQuery,
     callback_data: KeyCb,
@@ -208,17 +225,9 @@ async def on_ask_confirm(
     if info.reason == REVOKED:
         await query.answer(t("key.stale"), show_alert=True)
         return
-    regen = callback_data.action == "regen"
-    builder = InlineKeyboardBuilder()
-    builder.button(
-        text=t("key.btn_yes_regenerate" if regen else "key.btn_yes_revoke"),
-        callback_data=KeyCb(action="regen_yes" if regen else "revoke_yes", ref=info.prefix),
-    )
-    builder.button(text=t("key.btn_cancel"), callback_data=KeyCb(action="cancel"))
-    builder.adjust(1)
-    text = t("key.confirm_regenerate" if regen else "key.confirm_revoke", prefix=info.prefix)
+    text, markup = confirm_view(t, callback_data.action, info.prefix)
     await query.answer()
-    await bot.send_message(query.from_user.id, text, reply_markup=builder.as_markup())
+    await bot.send_message(query.from_user.id, text, reply_markup=markup)
 
 
 @router.callback_query(KeyCb.filter(F.action.in_({"regen_yes", "new"})))

@@ -3,24 +3,16 @@ question). In groups only when the bot is mentioned in the caption or replied to
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import PurePath
 
 from aiogram import Bot, F, Router
 from aiogram.types import Document, Message, PhotoSize
 
 from bot.filters import Addressed
-from bot.services.chat import (
-    IMAGE_TYPES,
-    MAX_DOWNLOAD_BYTES,
-    ChatRequest,
-    ChatService,
-    ImageRef,
-    ImageTooBig,
-)
+from bot.services.chat import IMAGE_TYPES, MAX_DOWNLOAD_BYTES, ChatService, ImageRef, ImageTooBig
 from bot.services.quota import Ticket
 from bot.texts import Translator
-from handlers.chat import text_request
+from handlers.chat import answer_with_chat
 from storage.users import UserRow
 
 router = Router(name=__name__)
@@ -43,11 +35,6 @@ def is_image_document(document: Document | None) -> bool:
     return PurePath(name.lower()).suffix in _IMAGE_SUFFIXES
 
 
-def image_request(message: Message, prompt: str, t: Translator, file_id: str) -> ChatRequest:
-    request = text_request(message, prompt or t("chat.describe_image"))
-    return replace(request, image=ImageRef(file_id))
-
-
 @router.message(F.photo, Addressed(), flags={"quota": "chat"})
 async def on_photo(
     message: Message,
@@ -61,8 +48,16 @@ async def on_photo(
     size = largest_photo(message.photo or [])
     if size is None:
         raise ImageTooBig("every size is over 20 MB")
-    request = image_request(message, prompt, t, size.file_id)
-    await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+    await answer_with_chat(
+        message,
+        prompt or t("chat.describe_image"),
+        image=ImageRef(size.file_id),
+        bot=bot,
+        t=t,
+        user=user,
+        quota=quota,
+        chat_service=chat_service,
+    )
 
 
 @router.message(F.document.func(is_image_document), Addressed(), flags={"quota": "chat"})
@@ -78,8 +73,16 @@ async def on_image_document(
     assert message.document is not None
     if (message.document.file_size or 0) > MAX_DOWNLOAD_BYTES:
         raise ImageTooBig("document is over 20 MB")
-    request = image_request(message, prompt, t, message.document.file_id)
-    await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+    await answer_with_chat(
+        message,
+        prompt or t("chat.describe_image"),
+        image=ImageRef(message.document.file_id),
+        bot=bot,
+        t=t,
+        user=user,
+        quota=quota,
+        chat_service=chat_service,
+    )
 
 
 @router.message(F.document, Addressed())

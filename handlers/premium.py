@@ -89,8 +89,8 @@ async def buy(
     settings: Settings,
 ) -> None:
     tier = callback_data.tier
-    if tier not in PAID_TIERS:
-        await query.answer()
+    if tier not in PAID_TIERS:  # a forged or stale button: nothing to sell
+        await query.answer(t("premium.unknown_tier"), show_alert=True)
         return
     try:
         invoice = await payments.create_invoice(user.id, tier)

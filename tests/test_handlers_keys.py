@@ -226,6 +226,24 @@ async def test_regenerate_asks_then_kills_the_old_key(tmp_path):
         assert await verify_key(h.db, new) is not None
 
 
+async def test_each_destructive_button_asks_its_own_confirmation(tmp_path):
+    async with gated(tmp_path) as h:
+        setup_channel(h, 1)
+        key = await get_key(h, 1)
+        expected = {
+            "regen": ("Make a new key?", "✅ Yes, regenerate", "regen_yes"),
+            "revoke": ("Revoke your key", "✅ Yes, revoke", "revoke_yes"),
+        }
+        for action, (question, yes_text, yes_action) in expected.items():
+            await h.feed(h.session.make_callback(1, f"key:{action}:"))
+            confirm = h.session.last(SendMessage)
+            assert question in confirm.text and f"<code>{key[:8]}…</code>" in confirm.text
+            yes, cancel = buttons(confirm)
+            assert (yes.text, yes.callback_data) == (yes_text, f"key:{yes_action}:{key[:8]}")
+            assert (cancel.text, cancel.callback_data) == ("✖️ Cancel", "key:cancel:")
+        assert await verify_key(h.db, key) is not None  # asking changes nothing
+
+
 async def test_revoke_then_new_key(tmp_path):
     async with gated(tmp_path) as h:
         setup_channel(h, 1)

@@ -1,6 +1,7 @@
 """/premium, invoices, the trial, /usage's key line and the quota refusal's Premium button,
 through the real dispatcher."""
 
+import pytest
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.methods import AnswerCallbackQuery, SendInvoice, SendMessage
@@ -43,8 +44,24 @@ async def test_premium_in_russian_with_configured_prices(tmp_path):
         await h.message(1, "/premium", language_code="ru")
         call = h.session.last(SendMessage)
         assert "Премиум" in call.text and "77 ⭐ / 30 дней" in call.text
-        assert "раз в 3 дней" in call.text
+        assert "раз в 3 дня" in call.text
         assert ("Купить Tier 1 — 77 ⭐", "prem:buy:tier1") in buttons(call)
+
+
+@pytest.mark.parametrize(
+    ("days", "phrase"),
+    [(1, "раз в 1 день."), (3, "раз в 3 дня."), (7, "раз в 7 дней."), (30, "раз в 30 дней.")],
+)
+async def test_trial_cooldown_days_are_counted_in_correct_russian(tmp_path, days, phrase):
+    async with harness(tmp_path, TRIAL_COOLDOWN_DAYS=str(days)) as h:
+        await h.message(1, "/premium", language_code="ru")
+        assert phrase in h.session.last(SendMessage).text
+
+
+async def test_trial_cooldown_of_one_day_in_english(tmp_path):
+    async with harness(tmp_path, TRIAL_COOLDOWN_DAYS="1") as h:
+        await h.message(1, "/premium")
+        assert "once every 1 day." in h.session.last(SendMessage).text
 
 
 async def test_buy_sends_a_stars_invoice(tmp_path):
@@ -71,11 +88,17 @@ async def test_buy_from_the_quota_button_message_goes_to_the_users_chat(tmp_path
         assert invoice.chat_id == 6 and invoice.prices[0].amount == 500
 
 
-async def test_unknown_tier_in_callback_is_ignored(tmp_path):
+async def test_unknown_tier_in_callback_is_answered_and_sells_nothing(tmp_path):
     async with harness(tmp_path) as h:
         await h.feed(h.session.make_callback(7, "prem:buy:tier9"))
+        answer = h.session.last(AnswerCallbackQuery)
+        assert answer.show_alert
+        assert answer.text == "This button is out of date. Open /premium for the current tiers."
+        await h.feed(h.session.make_callback(7, "prem:buy:tier9", language_code="ru"))
+        answer = h.session.last(AnswerCallbackQuery)
+        assert answer.text == "Эта кнопка устарела. Актуальные тарифы — в /premium."
         assert not h.session.calls_of(SendInvoice)
-        assert h.session.calls_of(AnswerCallbackQuery)
+        assert tuple(await h.db.fetchone("SELECT COUNT(*) FROM invoices")) == (0,)
 
 
 async def test_lower_tier_is_not_offered_nor_sold_during_a_higher_one(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.clients.openai_compat import ChatClient, Provider, RetryPolicy, Timeouts
+from bot.clients.openai_compat import ChatClient, Provider, RetryPolicy, Timeouts, error_text
 from bot.services.errors import UpstreamBusy, UpstreamError, UpstreamUnavailable
 
 URL = "http://upstream.test/v1/chat/completions"
@@ -388,3 +388,32 @@ async def test_complete_garbage(responder: Any, reason: str) -> None:
     with pytest.raises(UpstreamError) as info:
         await client.complete("m", [])
     assert info.value.params["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    ("payload", "text"),
+    [
+        ({"error": {"message": "bad\n  model\t here"}}, "bad model here"),
+        ({"error": {"code": "rate_limited"}}, "rate_limited"),
+        ({"error": "plain  text"}, "plain text"),
+        ({"detail": "no such\nmodel"}, "no such model"),
+        ({"error": {}}, ""),
+        (["not", "a", "dict"], ""),
+        (None, ""),
+    ],
+)
+def test_error_text_finds_the_message_and_collapses_whitespace(payload: Any, text: str) -> None:
+    assert error_text(payload) == text
+
+
+def test_error_text_keeps_each_callers_limit() -> None:
+    payload = {"error": {"message": "x" * 1000}}
+    assert len(error_text(payload)) == 200  # the bot's chat client
+    assert len(error_text(payload, 300)) == 300  # the HTTP API's upstream log line
+
+
+async def test_complete_error_message_whitespace_is_collapsed() -> None:
+    client = make_client(Recorder(json_response({"error": {"message": "bad\n\n  model"}})))
+    with pytest.raises(UpstreamError) as info:
+        await client.complete("m", [])
+    assert info.value.params["reason"] == "error in answer: bad model"

@@ -1,5 +1,13 @@
 from bot.commands import COMMANDS, bot_commands
-from bot.texts import TEXTS, Raw, Translator, get_text, pick_language, placeholders
+from bot.texts import (
+    TEXTS,
+    Raw,
+    Translator,
+    get_text,
+    pick_language,
+    placeholders,
+    plural_form,
+)
 
 
 def test_both_languages_have_the_same_keys_and_placeholders():
@@ -35,3 +43,48 @@ def test_parameters_are_escaped_unless_raw():
 def test_russian_texts_are_russian():
     assert "Привет" in get_text("ru", "start", name="A")
     assert "Hi" in get_text("en", "start", name="A")
+
+
+def test_plural_keys_have_every_form_with_the_count():
+    for key in (k for k in TEXTS["en"] if k.startswith("plural.")):
+        for lang, count in (("en", 2), ("ru", 3)):
+            forms = TEXTS[lang][key].split("|")
+            assert len(forms) == count, (lang, key)
+            assert all(placeholders(form) == {"n"} for form in forms), (lang, key)
+
+
+def test_russian_plural_forms():
+    t = Translator("ru")
+    expected = {
+        0: "0 дней",
+        1: "1 день",
+        2: "2 дня",
+        3: "3 дня",
+        4: "4 дня",
+        5: "5 дней",
+        7: "7 дней",
+        11: "11 дней",
+        12: "12 дней",
+        14: "14 дней",
+        20: "20 дней",
+        21: "21 день",
+        22: "22 дня",
+        25: "25 дней",
+        30: "30 дней",
+        101: "101 день",
+        111: "111 дней",
+        112: "112 дней",
+        122: "122 дня",
+    }
+    assert {n: t.plural("plural.days", n) for n in expected} == expected
+
+
+def test_english_plural_forms():
+    t = Translator("en")
+    assert [t.plural("plural.days", n) for n in (0, 1, 2, 21)] == [
+        "0 days",
+        "1 day",
+        "2 days",
+        "21 days",
+    ]
+    assert [plural_form("en", n) for n in (1, 11, 21)] == [0, 1, 1]

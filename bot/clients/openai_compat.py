@@ -165,7 +165,7 @@ class ChatClient:
                     if not isinstance(payload, dict):
                         raise self._error("non-JSON stream event")
                     if "error" in payload:
-                        raise self._error(f"error in stream: {_error_text(payload)}")
+                        raise self._error(f"error in stream: {error_text(payload)}")
                     piece, done = _delta(payload)
                     finished = finished or done
                     if piece:
@@ -246,7 +246,7 @@ class ChatClient:
         return UpstreamBusy(f"{self.label}: busy", provider=self.label, retry_in=retry_in)
 
     def _status_error(self, status: int, retry_after: str | None, raw: bytes) -> UpstreamError:
-        detail = _error_text(json_or_none(raw)) or raw[:200].decode("utf-8", "replace")
+        detail = error_text(json_or_none(raw)) or raw[:200].decode("utf-8", "replace")
         if status in _AUTH_STATUSES:
             logger.error(
                 "%s refused the operator's credentials (HTTP %d: %s); check the API key",
@@ -281,7 +281,7 @@ class ChatClient:
         if not isinstance(payload, dict):
             raise self._error("non-JSON answer")
         if "error" in payload:
-            raise self._error(f"error in answer: {_error_text(payload)}")
+            raise self._error(f"error in answer: {error_text(payload)}")
         choices = payload.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise self._error("answer without choices")
@@ -364,13 +364,16 @@ def json_or_none(raw: bytes) -> Any:
         return None
 
 
-def _error_text(payload: Any) -> str:
+def error_text(payload: Any, limit: int = 200) -> str:
+    """The provider's error message in an error ``payload`` (``error`` or ``detail``, a string
+    or an object's ``message``/``code``), whitespace collapsed, at most ``limit`` characters;
+    "" when there is none (shared with the HTTP API)."""
     if not isinstance(payload, dict):
         return ""
     error = payload.get("error", payload.get("detail", ""))
     if isinstance(error, dict):
         error = error.get("message") or error.get("code") or ""
-    return str(error)[:200]
+    return " ".join(str(error).split())[:limit]
 
 
 def _retry_after(value: str | None) -> float | None:

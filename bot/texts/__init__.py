@@ -62,6 +62,19 @@ def get_text(lang: str, key: str, /, **params: Any) -> str:
     return template.format_map({name: _escape(value) for name, value in params.items()})
 
 
+def plural_form(lang: str, n: int) -> int:
+    """Which form a count takes: English one|other (0, 1); Russian one|few|many (0, 1, 2):
+    1, 21, 101 день; 2-4, 22-24 дня; 0, 5-20, 25-30, 111-114 дней."""
+    n = abs(n)
+    if lang != "ru":
+        return 0 if n == 1 else 1
+    if n % 10 == 1 and n % 100 != 11:
+        return 0
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return 1
+    return 2
+
+
 def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
@@ -76,6 +89,12 @@ class Translator:
 
     def __call__(self, key: str, /, **params: Any) -> str:
         return get_text(self.lang, key, **params)
+
+    def plural(self, key: str, n: int) -> str:
+        """``n`` with the right form of a counted word: ``key``'s text holds the forms,
+        separated by "|", each with ``{n}`` (see :func:`plural_form` for their order)."""
+        forms = get_text(self.lang, key).split("|")
+        return forms[min(plural_form(self.lang, n), len(forms) - 1)].format(n=n)
 
     @classmethod
     def for_code(cls, language_code: str | None) -> Translator:

@@ -46,6 +46,8 @@ EN = {
     "error.invalid_input": "⚠️ {detail}",
     "duration.hm": "{hours} h {minutes} min",
     "duration.m": "{minutes} min",
+    # counted words: the forms separated by "|" (English: one|other), see Translator.plural
+    "plural.days": "{n} day|{n} days",
     "anonymous_admin": (
         "🙈 I can't tell who you are while you post as the group. "
         "Turn off “Remain anonymous” or write to me in a private chat."
@@ -95,6 +97,8 @@ RU = {
     "error.invalid_input": "⚠️ {detail}",
     "duration.hm": "{hours} ч {minutes} мин",
     "duration.m": "{minutes} мин",
+    # формы через "|": один|несколько|много (1 день, 2 дня, 5 дней), см. Translator.plural
+    "plural.days": "{n} день|{n} дня|{n} дней",
     "anonymous_admin": (
         "🙈 Я не вижу, кто вы, пока вы пишете от имени группы. "
         "Отключите «Анонимность» или напишите мне в личный чат."

@@ -13,7 +13,7 @@ EN = {
     "premium.limits": "💬 {chat} · 🎨 {image} · 🎞 {gif} a day · {rate} requests a minute",
     "premium.unlimited": "unlimited",
     "premium.trial_line": (
-        "🎁 <b>Trial</b> — {hours} hours of Tier 1 for free, once every {days} days."
+        "🎁 <b>Trial</b> — {hours} hours of Tier 1 for free, once every {cooldown}."
     ),
     "premium.current": "Your tier: <b>{tier}</b>",
     "premium.current_until": "Your tier: <b>{tier}</b> until {expires} UTC",
@@ -35,6 +35,7 @@ EN = {
     ),
     "premium.invoice_label": "{tier}, {days} days",
     "premium.lower_tier": "You have {current} now; {tier} can be bought after it ends.",
+    "premium.unknown_tier": "This button is out of date. Open /premium for the current tiers.",
     # pre-checkout (plain text)
     "premium.pc_invalid": "This invoice is not valid any more. Please open /premium and buy again.",
     "premium.pc_paid": "This invoice has already been paid. Open /premium to see your tier.",
@@ -87,7 +88,7 @@ RU = {
     "premium.limits": "💬 {chat} · 🎨 {image} · 🎞 {gif} в день · {rate} запросов в минуту",
     "premium.unlimited": "без ограничений",
     "premium.trial_line": (
-        "🎁 <b>Пробный период</b> — {hours} часа Tier 1 бесплатно, раз в {days} дней."
+        "🎁 <b>Пробный период</b> — {hours} часа Tier 1 бесплатно, раз в {cooldown}."
     ),
     "premium.current": "Ваш тариф: <b>{tier}</b>",
     "premium.current_until": "Ваш тариф: <b>{tier}</b> до {expires} UTC",
@@ -109,6 +110,7 @@ RU = {
     ),
     "premium.invoice_label": "{tier}, {days} дней",
     "premium.lower_tier": "Сейчас у вас {current}; {tier} можно купить, когда он закончится.",
+    "premium.unknown_tier": "Эта кнопка устарела. Актуальные тарифы — в /premium.",
     "premium.pc_invalid": (
         "Этот счёт больше не действует. Откройте /premium и оформите покупку снова."
     ),
