@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
+import secrets
 from contextvars import ContextVar
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
@@ -20,7 +20,7 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 def new_request_id(given: str | None) -> str:
     if given and _SANE_ID.fullmatch(given):
         return given
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 class RequestIdFilter(logging.Filter):

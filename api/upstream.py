@@ -94,6 +94,7 @@ class ChatForwarder:
         self.redact = redact
         self.max_connections = max_connections
         self._pool: http1.Pool | None = None
+        self._headers: dict[Route, bytes] = {}
 
     async def start(self) -> None:
         t = self.timeouts
@@ -158,7 +159,9 @@ class ChatForwarder:
 
     @asynccontextmanager
     async def _open(self, route: Route, body: bytes) -> AsyncIterator[http1.Response]:
-        headers = _request_headers(route)
+        headers = self._headers.get(route)
+        if headers is None:
+            headers = self._headers[route] = http1.header_block(_request_headers(route))
         try:
             try:
                 response = await self.pool.post(route.url, body, headers)

@@ -124,7 +124,7 @@ def create_dispatcher(
     dp.shutdown.register(_stop_long_waits)
     dp.update.outer_middleware(UserMiddleware(users, inflight))
     dp.update.outer_middleware(BanMiddleware(settings.admin_ids))
-    quota_mw = QuotaMiddleware(quota_service)
+    quota_mw = QuotaMiddleware(quota_service, admit=chat_service.admit)
     dp.message.middleware(quota_mw)
     dp.callback_query.middleware(quota_mw)
     dp.include_routers(*get_routers())

@@ -49,14 +49,16 @@ def get_routers() -> list[Router]:
         usage,
     )
 
-    # Order: payments (successful_payment messages) and admin (filtered to ADMIN_IDS) before
-    # anything that could take a message; photos before /image and friends (a captioned
-    # photo is a question for the vision model); chat holds the catch-all text handler, so it
-    # comes after every command. Routers with no message handlers (channel: chat members;
-    # errors: error events, which propagate on their own) go last, out of the way of the
-    # messages. Measured in bench/: plain text used to be checked against every Command
-    # filter of 13 routers before reaching chat.
+    # Order: errors first (it has only error handlers; an error event - a refusal such as
+    # "still answering" - propagates from the top and stops there). Payments
+    # (successful_payment messages) and admin (filtered to ADMIN_IDS) before anything that
+    # could take a message; photos before /image and friends (a captioned photo is a
+    # question for the vision model); chat holds the catch-all text handler, so it comes
+    # after every command. Channel (chat members only) goes last, out of the messages' way.
+    # Measured in bench/: plain text used to be checked against every Command filter of 13
+    # routers before it reached chat.
     routers = [
+        _detached(errors.router),
         _detached(payments.router),
         _commands_only(
             "commands",
@@ -72,6 +74,5 @@ def get_routers() -> list[Router]:
         _detached(chat.router),
         _detached(fallback.router),  # callback queries no other router took
         _detached(channel.router),
-        _detached(errors.router),
     ]
     return routers

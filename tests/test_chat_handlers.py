@@ -530,3 +530,36 @@ async def test_image_documents_and_other_files(tmp_path, llm) -> None:
 
         assert len(llm.calls) == 1
         assert await used_chat(h) == 1
+
+
+async def test_a_fourth_message_while_three_wait_is_refused_before_spending(
+    tmp_path, llm, monkeypatch
+) -> None:
+    from bot.services.quota import QuotaService
+
+    spends: list[int] = []
+    real_spend = QuotaService.spend
+
+    async def counting_spend(self, user_id, kind, **kwargs):
+        spends.append(user_id)
+        return await real_spend(self, user_id, kind, **kwargs)
+
+    monkeypatch.setattr(QuotaService, "spend", counting_spend)
+    gated = Gated(before=["One"], after=[" done."])
+    llm.queue(gated, "Two.", "Three.")
+    async with harness(tmp_path, transport=llm.transport()) as h:
+        first = asyncio.create_task(h.message(USER, "one"))
+        await gated.started.wait()
+        waiting = [asyncio.create_task(h.message(USER, text)) for text in ("two", "three")]
+        await until(lambda: len(spends) == 3)
+        await h.message(USER, "four")  # one answering, two waiting: no room
+        assert answers(h) == [
+            "⏳ I am still answering your previous messages. Please wait until I finish."
+        ]
+        assert len(spends) == 3  # the refused message spent nothing
+        assert await used_chat(h) == 3
+        gated.release.set()
+        await asyncio.gather(first, *waiting)
+        assert answers(h)[1:] == ["One done.", "Two.", "Three."]
+        assert await used_chat(h) == 3
+        assert await h.db.fetchval("SELECT COUNT(*) FROM quota_holds") == 0

@@ -206,6 +206,7 @@ async def test_gate_runs_one_answer_at_a_time_and_queues_two() -> None:
     await asyncio.sleep(0)
     queued = [asyncio.create_task(job(n)) for n in ("b", "c")]
     await asyncio.sleep(0)
+    assert gate.full(1) and not gate.full(2)
     with pytest.raises(ChatBusy):
         async with gate.turn(1):
             pass
@@ -241,3 +242,42 @@ def test_retry_store_is_bounded() -> None:
 )
 def test_sniff_image(data: bytes, mime: str | None) -> None:
     assert sniff_image(data) == mime
+
+
+async def _held_chat_unit(db: Database):
+    from bot.services.quota import QuotaService
+    from bot.tiers import default_limits
+
+    await db.execute(
+        "INSERT INTO users (id, first_name, created_at, updated_at) VALUES (5, 'u', 0, 0)"
+    )
+    return await QuotaService(db, default_limits()).spend(5, "chat", hold=True, chat_id=5)
+
+
+async def test_remember_settles_the_answers_unit_in_the_same_commit(db) -> None:
+    ticket = await _held_chat_unit(db)
+    assert await db.fetchval("SELECT COUNT(*) FROM quota_holds") == 1
+    await memory(db).remember(5, "q", "a", model="m", ticket=ticket)
+    assert ticket.hold_id is None
+    assert await db.fetchval("SELECT COUNT(*) FROM quota_holds") == 0
+    assert await db.fetchval("SELECT used FROM usage_daily WHERE user_id = 5") == 1
+    assert [t.content for t in await memory(db).history(5)] == ["q", "a"]
+
+
+async def test_a_failed_remember_keeps_the_hold_for_the_refund(db, monkeypatch) -> None:
+    from storage import chat as chat_repo
+
+    ticket = await _held_chat_unit(db)
+
+    async def broken_prune(*args, **kwargs):
+        raise RuntimeError("disk trouble")
+
+    monkeypatch.setattr(chat_repo, "prune", broken_prune)
+    with pytest.raises(RuntimeError):
+        await memory(db).remember(5, "q", "a", model="m", ticket=ticket)
+    assert ticket.hold_id is not None  # rolled back: still held ...
+    assert await db.fetchval("SELECT COUNT(*) FROM quota_holds") == 1
+    await ticket.refund()  # ... so the refund gives the unit back and drops the hold
+    assert await db.fetchval("SELECT COUNT(*) FROM quota_holds") == 0
+    assert await db.fetchval("SELECT used FROM usage_daily WHERE user_id = 5") == 0
+    assert await memory(db).history(5) == []

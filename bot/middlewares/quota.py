@@ -6,6 +6,10 @@ given back before the error goes on to the error router. A handler that delivere
 without raising calls ``await quota.refund()`` itself. The unit is held (see
 :class:`~bot.services.quota.Ticket`) until the handler returns, so a unit spent by a process
 that dies mid-answer is given back at the next start.
+
+``admit(user_id, kind)``, when given, runs first and may refuse the update by raising a
+domain error: a request that would be refused anyway (the chat queue is full) spends and
+gives back nothing.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from bot.services.quota import QuotaService
 
 
 class QuotaMiddleware(BaseMiddleware):
-    def __init__(self, quota: QuotaService) -> None:
+    def __init__(
+        self, quota: QuotaService, admit: Callable[[int, str], None] | None = None
+    ) -> None:
         self.quota = quota
+        self.admit = admit
 
     async def __call__(
         self,
@@ -34,6 +41,8 @@ class QuotaMiddleware(BaseMiddleware):
         user = data.get("user")
         if kind is None or user is None:
             return await handler(event, data)
+        if self.admit is not None:
+            self.admit(user.id, kind)
         chat = data.get("event_chat")
         ticket = await self.quota.spend(
             user.id, kind, hold=True, chat_id=chat.id if chat is not None else user.id

@@ -42,6 +42,7 @@ from bot.services.models import ChatModel, ModelCatalog
 from bot.services.quota import Ticket
 from bot.services.streaming import AnswerWriter, DraftWriter, EditWriter
 from bot.texts import Translator
+from bot.tiers import CHAT
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +139,11 @@ class AnswerGate:
     def busy(self, user_id: int) -> bool:
         return user_id in self._slots
 
+    def full(self, user_id: int) -> bool:
+        """One answer running and the queue full: :meth:`turn` would refuse now."""
+        slot = self._slots.get(user_id)
+        return slot is not None and slot.holders > self.queue
+
 
 class StopSignals:
     """Drafts being written, by ``(chat_id, draft_id)``: the stop button sets the event."""
@@ -217,6 +223,12 @@ class ChatService:
         self.draft_interval = draft_interval
         self.edit_interval = edit_interval
 
+    def admit(self, user_id: int, kind: str) -> None:
+        """Before a chat unit is spent: refuse at once when the user's queue is full (what
+        :meth:`answer` would do after spending and giving the unit back)."""
+        if kind == CHAT and self.gate.full(user_id):
+            raise ChatBusy("answer queue full")
+
     def model_for(self, request: ChatRequest, stored_model: str | None) -> ChatModel:
         return self.catalog.vision if request.image else self.catalog.for_user(stored_model)
 
@@ -280,7 +292,7 @@ class ChatService:
         if stopped:
             logger.info("answer in chat %s stopped by the user", request.chat_id)
         await self.conversation.remember(
-            request.scope, request.remembered, writer.text.strip(), model=model.name
+            request.scope, request.remembered, writer.text.strip(), model=model.name, ticket=quota
         )
 
     def _writer(self, bot: Bot, request: ChatRequest) -> AnswerWriter:

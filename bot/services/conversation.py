@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.services import clock
+from bot.services.quota import Ticket
 from storage import chat as chat_repo
 from storage.db import Database
 
@@ -47,7 +48,7 @@ class Conversation:
         self.max_chars = max_chars
 
     async def history(self, scope: int) -> list[Turn]:
-        async with self.db.transaction() as conn:
+        async with self.db.autocommit() as conn:  # a read: no write lock, no commit
             rows = await chat_repo.recent(conn, scope, self.max_messages)
         return [Turn(row.role, row.content) for row in rows if row.role in ("user", "assistant")]
 
@@ -72,13 +73,26 @@ class Conversation:
         messages.append({"role": "user", "content": content})
         return messages
 
-    async def remember(self, scope: int, question: str, answer: str, *, model: str) -> None:
-        """Store one exchange and drop what falls out of the budget."""
+    async def remember(
+        self,
+        scope: int,
+        question: str,
+        answer: str,
+        *,
+        model: str,
+        ticket: Ticket | None = None,
+    ) -> None:
+        """Store one exchange and drop what falls out of the budget. ``ticket``: the unit
+        spent on the answer, settled in the same transaction (the answer was delivered)."""
         now = clock.now()
         async with self.db.transaction() as conn:
             await chat_repo.append(conn, scope, "user", question, model=None, now=now)
             await chat_repo.append(conn, scope, "assistant", answer, model=model, now=now)
             await chat_repo.prune(conn, scope, self.max_messages)
+            if ticket is not None:
+                await ticket.settle_in(conn)
+        if ticket is not None:
+            ticket.settled()
 
     async def forget(self, scope: int) -> int:
         async with self.db.transaction() as conn:

@@ -19,6 +19,7 @@ from bot.services.errors import QuotaExceeded, RateLimited
 from bot.tiers import FREE, KINDS, Limits
 from storage import usage as usage_repo
 from storage.db import Database
+from storage.sqlite import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +57,19 @@ class Ticket:
         if self.hold_id is None or self.refunded:
             return
         hold_id, self.hold_id = self.hold_id, None
-        async with self._service.db.transaction() as conn:
+        async with self._service.db.autocommit() as conn:  # one statement
             await usage_repo.release(conn, hold_id)
+
+    async def settle_in(self, conn: Connection) -> None:
+        """Drop the hold inside the caller's transaction on ``conn`` (the work's own record
+        and the hold in one commit). Call :meth:`settled` once that transaction committed;
+        if it rolled back, the hold is still there and so is the ticket's."""
+        if self.hold_id is not None and not self.refunded:
+            await usage_repo.release(conn, self.hold_id)
+
+    def settled(self) -> None:
+        """The transaction given to :meth:`settle_in` committed: nothing is held any more."""
+        self.hold_id = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,20 +189,28 @@ class QuotaService:
         slot = self.burst.take(user_id, self.limits[tier].per_minute, now)
         try:
             hold_id = None
-            async with self.db.transaction() as conn:
-                used = await usage_repo.spend(
-                    conn, user_id=user_id, day=day, kind=kind, limit=limit, amount=amount
-                )
-                if used is not None and hold:
-                    hold_id = await usage_repo.hold(
-                        conn,
-                        user_id=user_id,
-                        chat_id=chat_id,
-                        day=day,
-                        kind=kind,
-                        amount=amount,
-                        now=now,
+            if not hold:
+                # One statement checks and spends: atomic on its own, no BEGIN/COMMIT needed
+                # (the HTTP API's path, where every request spends).
+                async with self.db.autocommit() as conn:
+                    used = await usage_repo.spend(
+                        conn, user_id=user_id, day=day, kind=kind, limit=limit, amount=amount
                     )
+            else:
+                async with self.db.transaction() as conn:
+                    used = await usage_repo.spend(
+                        conn, user_id=user_id, day=day, kind=kind, limit=limit, amount=amount
+                    )
+                    if used is not None:
+                        hold_id = await usage_repo.hold(
+                            conn,
+                            user_id=user_id,
+                            chat_id=chat_id,
+                            day=day,
+                            kind=kind,
+                            amount=amount,
+                            now=now,
+                        )
         except BaseException:
             self.burst.release(user_id, slot)
             raise
@@ -209,6 +229,16 @@ class QuotaService:
 
     async def refund(self, ticket: Ticket) -> None:
         hold_id, ticket.hold_id = ticket.hold_id, None
+        if hold_id is None:
+            async with self.db.autocommit() as conn:  # one statement, as in spend()
+                await usage_repo.refund(
+                    conn,
+                    user_id=ticket.user_id,
+                    day=ticket.day,
+                    kind=ticket.kind,
+                    amount=ticket.amount,
+                )
+            return
         async with self.db.transaction() as conn:
             await usage_repo.refund(
                 conn, user_id=ticket.user_id, day=ticket.day, kind=ticket.kind, amount=ticket.amount
