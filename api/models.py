@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from api.errors import ApiError
 from api.upstream import Route
 from bot.clients import Clients
-from bot.clients.openai_compat import NEBULA, Provider, chat_clients
+from bot.clients.openai_compat import NEBULA, Provider
 from bot.config import Settings
 from bot.services.models import ModelCatalog
 from storage.db import Database
@@ -40,7 +40,7 @@ class ChatModels:
 
     @classmethod
     def create(cls, settings: Settings, db: Database, clients: Clients) -> ChatModels:
-        chat = clients.chat or chat_clients(clients.http, settings)
+        chat = clients.chat
         providers = {name: client.provider for name, client in chat.items()}
         return cls(settings, ModelCatalog(clients.http, settings, db), providers)
 

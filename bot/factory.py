@@ -20,7 +20,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from bot.clients import Clients, image_client
-from bot.clients.openai_compat import chat_clients
 from bot.clients.telegram import JsonAiohttpSession
 from bot.config import Settings
 from bot.dispatch import inline_magic_filters
@@ -70,7 +69,7 @@ def create_dispatcher(
     model_catalog = extra.pop("model_catalog", None) or ModelCatalog(clients.http, settings, db)
     chat_service = extra.pop("chat_service", None) or ChatService(
         catalog=model_catalog,
-        clients=clients.chat or chat_clients(clients.http, settings),
+        clients=clients.chat,
         conversation=Conversation(
             db,
             system_prompt=settings.system_prompt,

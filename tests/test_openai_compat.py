@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.clients import http1
 from bot.clients.openai_compat import ChatClient, Provider, RetryPolicy, Timeouts, error_text
 from bot.services.errors import UpstreamBusy, UpstreamError, UpstreamUnavailable
 
@@ -98,7 +99,7 @@ def make_client(
     sleeps: Sleeps | None = None,
     key: str | None = KEY,
 ) -> ChatClient:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    http = http1.HttpxPool(httpx.AsyncClient(transport=httpx.MockTransport(handler)))
     provider = Provider("visioncraft", "VisionCraft", URL, key)
     return ChatClient(http, provider, timeouts=timeouts, retry=retry, sleep=sleeps or Sleeps())
 

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -37,6 +37,8 @@ import httptools
 __all__ = [
     "ConnectError",
     "HTTPError",
+    "HttpxPool",
+    "HttpxResponse",
     "Pool",
     "ProtocolError",
     "ReadTimeout",
@@ -182,6 +184,10 @@ class Response:
         self._released = True
         conn = self._conn
         conn.pool._release(conn, self._complete and self._error is None and conn.keep_alive)
+
+    async def aclose(self) -> None:
+        """:meth:`release`, for code written for any response with an async close."""
+        self.release()
 
     async def __aenter__(self) -> Response:
         return self
@@ -392,10 +398,16 @@ class Pool:
         self._closed = False
 
     async def post(
-        self, url: str, body: bytes, headers: Mapping[str, str] | bytes | None = None
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str] | bytes | None = None,
+        *,
+        read_timeout: float | None = None,
     ) -> Response:
         """Send ``body``; returns once the status line and headers are in. ``headers``: a
-        mapping, or the same made once with :func:`header_block` (for a hot path)."""
+        mapping, or the same made once with :func:`header_block` (for a hot path).
+        ``read_timeout``: this request's, instead of the pool's."""
         if self._closed:
             raise RuntimeError("the pool is closed")
         target = self._targets.get(url)
@@ -414,12 +426,14 @@ class Pool:
                 body,
             )
         )
+        if read_timeout is None:
+            read_timeout = self.read_timeout
         await self._slots.acquire()
         response: Response | None = None
         try:
             conn = self._take_idle(target.key)
             if conn is not None:
-                response = conn.send(request, self.read_timeout)
+                response = conn.send(request, read_timeout)
                 try:
                     await response._wait_headers()
                     return response
@@ -430,7 +444,7 @@ class Pool:
                 conn.close()
                 response = None
             conn = await self._connect(target)
-            response = conn.send(request, self.read_timeout)
+            response = conn.send(request, read_timeout)
             await response._wait_headers()
             return response
         except BaseException:
@@ -511,3 +525,96 @@ class Pool:
 
     def _forget(self, conn: _Connection) -> None:
         self._open.discard(conn)
+
+
+# -- the same interface over httpx ------------------------------------------------------------
+
+
+class HttpxPool:
+    """:class:`Pool`'s interface over an ``httpx.AsyncClient``: how the chat client is driven
+    through ``httpx.MockTransport`` in tests (no sockets), and an escape hatch to anything
+    httpx can reach. httpx's errors come out as this module's."""
+
+    def __init__(
+        self, client: Any, *, connect_timeout: float = 10.0, read_timeout: float = 60.0
+    ) -> None:
+        self.client = client
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        *,
+        read_timeout: float | None = None,
+    ) -> HttpxResponse:
+        import httpx
+
+        timeout = httpx.Timeout(
+            connect=self.connect_timeout,
+            read=self.read_timeout if read_timeout is None else read_timeout,
+            write=self.connect_timeout,
+            pool=self.connect_timeout,
+        )
+        request = self.client.build_request(
+            "POST", url, content=body, headers=dict(headers or {}), timeout=timeout
+        )
+        try:
+            response = await self.client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise ConnectError(f"cannot connect ({type(exc).__name__})") from exc
+        except httpx.TimeoutException as exc:
+            raise ReadTimeout(f"no answer in time ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise ProtocolError(f"request failed ({type(exc).__name__})") from exc
+        return HttpxResponse(response)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class HttpxResponse:
+    """:class:`Response`'s interface over an httpx streaming response."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self.status: int = response.status_code
+        headers: dict[str, str] = {}
+        for name, value in response.headers.multi_items():
+            name = name.lower()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        self.headers = headers
+        self.complete = False
+
+    async def read(self, limit: int | None = None) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.iter_chunks():
+            parts.append(chunk)
+            size += len(chunk)
+            if limit is not None and size >= limit:
+                break
+        body = b"".join(parts)
+        return body if limit is None else body[:limit]
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        import httpx
+
+        iterator = self._response.aiter_bytes()
+        while True:
+            try:
+                chunk = await anext(iterator)
+            except StopAsyncIteration:
+                self.complete = True
+                return
+            except httpx.TimeoutException as exc:
+                raise ReadTimeout(f"no data in time ({type(exc).__name__})") from exc
+            except httpx.HTTPError as exc:
+                raise ProtocolError(f"broken response ({type(exc).__name__})") from exc
+            if chunk:
+                yield chunk
+
+    async def aclose(self) -> None:
+        await self._response.aclose()

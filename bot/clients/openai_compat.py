@@ -18,6 +18,7 @@ text arrived.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import logging
 import math
@@ -27,8 +28,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx
-
+from bot.clients import http1
 from bot.config import Settings
 from bot.services import clock
 from bot.services.errors import UpstreamBusy, UpstreamError, UpstreamUnavailable
@@ -43,7 +43,6 @@ LABELS = {VISIONCRAFT: "VisionCraft", NEBULA: "Nebula Block"}
 
 _RETRY_STATUSES = frozenset({429, 502, 503})
 _AUTH_STATUSES = frozenset({401, 402, 403})
-_SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _DEFAULT_BUSY_SECONDS = 30
 _DRAIN_SECONDS = 1.0
 
@@ -73,10 +72,14 @@ class Provider:
     api_key: str | None
 
 
+# The HTTP side: bot/clients/http1.py's pool (or the same interface over httpx, in tests).
+Poster = http1.Pool | http1.HttpxPool
+
+
 class ChatClient:
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: Poster,
         provider: Provider,
         *,
         timeouts: Timeouts | None = None,
@@ -103,10 +106,10 @@ class ChatClient:
         async with self._response(body) as response:
             try:
                 async with asyncio.timeout_at(deadline):
-                    raw = await response.aread()
+                    raw = await response.read()
             except TimeoutError:
                 raise self._error("timed out") from None
-            except httpx.HTTPError as exc:
+            except http1.HTTPError as exc:
                 raise self._error(f"broken response ({type(exc).__name__})") from None
         text = self._content_of(json_or_none(raw), key="message")
         if not text:
@@ -133,10 +136,10 @@ class ChatClient:
                 # A provider that ignored "stream": one plain completion.
                 try:
                     async with asyncio.timeout_at(first_deadline):
-                        raw = await response.aread()
+                        raw = await response.read()
                 except TimeoutError:
                     raise self._error("timed out") from None
-                except httpx.HTTPError as exc:
+                except http1.HTTPError as exc:
                     raise self._error(f"broken response ({type(exc).__name__})") from None
                 text = self._content_of(json_or_none(raw), key="message")
                 if not text:
@@ -145,7 +148,7 @@ class ChatClient:
                 return
 
             finished = False
-            async with aclosing(_sse_events(response.aiter_lines())) as events:
+            async with aclosing(_sse_events(_lines(response.iter_chunks()))) as events:
                 while True:
                     try:
                         async with asyncio.timeout_at(deadline if got_text else first_deadline):
@@ -155,7 +158,7 @@ class ChatClient:
                     except TimeoutError:
                         what = "answer took too long" if got_text else "no first token in time"
                         raise self._error(what) from None
-                    except httpx.HTTPError as exc:
+                    except http1.HTTPError as exc:
                         raise self._error(f"broken stream ({type(exc).__name__})") from None
                     if data == "[DONE]":
                         finished = True
@@ -183,48 +186,47 @@ class ChatClient:
         return UpstreamError(f"{self.label}: {reason}", provider=self.label, reason=reason)
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json, text/event-stream"}
+        headers = {
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        }
         if self.provider.api_key:
             headers["Authorization"] = f"Bearer {self.provider.api_key}"
         return headers
 
     @asynccontextmanager
-    async def _response(self, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
+    async def _response(self, body: dict[str, Any]) -> AsyncIterator[http1.Response]:
         """POST with the safe retries; yields a 2xx response whose body is not read yet."""
-        t = self.timeouts
-        timeout = httpx.Timeout(
-            connect=t.connect, read=t.first_token, write=t.connect, pool=t.connect
-        )
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = self._headers()
         attempt = 0
         while True:
             attempt += 1
             last = attempt >= self.retry.attempts
             try:
-                request = self.http.build_request(
-                    "POST",
+                response = await self.http.post(
                     self.provider.chat_url,
-                    json=body,
-                    headers=self._headers(),
-                    timeout=timeout,
+                    data,
+                    headers,
+                    read_timeout=self.timeouts.first_token,
                 )
-                response = await self.http.send(request, stream=True)
-            except _SAFE_TO_RETRY as exc:
+            except http1.ConnectError as exc:
                 if last:
                     raise self._error(f"cannot connect ({type(exc).__name__})") from None
                 await self._sleep(self._backoff(attempt))
                 continue
-            except httpx.TimeoutException:
+            except TimeoutError:
                 raise self._error("no response in time") from None
-            except httpx.HTTPError as exc:
+            except http1.HTTPError as exc:
                 raise self._error(f"request failed ({type(exc).__name__})") from None
-            if response.status_code < 400:
+            if response.status < 400:
                 try:
-                    yield response
+                    yield response  # type: ignore[misc]
                 finally:
                     await response.aclose()
                 return
             raw = await self._read_error_body(response)
-            status = response.status_code
+            status = response.status
             if status in _RETRY_STATUSES and not last:
                 wait = self._backoff(attempt)
                 if status == 429:
@@ -262,17 +264,11 @@ class ChatClient:
         return self._error(f"HTTP {status}: {detail}")
 
     @staticmethod
-    async def _read_error_body(response: httpx.Response) -> bytes:
+    async def _read_error_body(response: http1.Response | http1.HttpxResponse) -> bytes:
         try:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > 16_384:
-                    break
-            return b"".join(chunks)
-        except httpx.HTTPError:
+            async with asyncio.timeout(_DRAIN_SECONDS * 5):
+                return await response.read(limit=16_384)
+        except (http1.HTTPError, TimeoutError):
             return b""
         finally:
             await response.aclose()
@@ -290,7 +286,7 @@ class ChatClient:
         return content if isinstance(content, str) else ""
 
 
-def chat_clients(http: httpx.AsyncClient, settings: Settings) -> dict[str, ChatClient]:
+def chat_clients(http: Poster, settings: Settings) -> dict[str, ChatClient]:
     """One client per provider, from the contract's URLs and keys."""
     timeouts = Timeouts(
         connect=settings.chat_connect_timeout,
@@ -322,8 +318,24 @@ async def _drain(events: AsyncIterator[str], deadline: float) -> None:
         async with asyncio.timeout_at(deadline):
             async for _ in events:
                 pass
-    except (TimeoutError, httpx.HTTPError):
+    except (TimeoutError, http1.HTTPError):
         pass
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """The body as text lines (UTF-8 decoded across chunk boundaries; ``\n`` or ``\r\n``)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    async for chunk in chunks:
+        pending += decoder.decode(chunk)
+        if "\n" not in pending:
+            continue
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            yield line[:-1] if line.endswith("\r") else line
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending[:-1] if pending.endswith("\r") else pending
 
 
 async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[str]:
