@@ -81,6 +81,7 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
         dispatcher=dp,
         bot=bot,
         secret_token=settings.webhook_secret,
+        max_in_flight=settings.max_concurrent_updates,
     ).register(app, path=path)
 
     async def set_webhook(bot: Bot) -> None:

@@ -17,6 +17,7 @@ after the secret check and before the 200.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -84,11 +85,38 @@ class PaymentJournal(BaseRequestMiddleware):
 
 class JournalingRequestHandler(SimpleRequestHandler):
     """aiogram's webhook handler, recording a successful payment before answering 200.
-    A payment that cannot be recorded gets a 500: Telegram delivers it again later."""
+    A payment that cannot be recorded gets a 500: Telegram delivers it again later.
 
-    def __init__(self, *, journal: PaymentJournal, **kwargs: Any) -> None:
+    ``max_in_flight``: updates handled at once (``MAX_CONCURRENT_UPDATES``, as in polling).
+    Updates are handled after the 200; past the limit the 200 waits for a free slot, so
+    Telegram (at most ``max_connections`` deliveries open) stops sending and the rest wait
+    there, as they do with polling. (Hooks into aiogram's background handling: recheck on
+    an aiogram upgrade; ``tests/test_plumbing.py`` covers it.)
+    """
+
+    def __init__(
+        self, *, journal: PaymentJournal, max_in_flight: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.journal = journal
+        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+
+    async def _handle_request_background(self, bot: Bot, request: web.Request) -> web.Response:
+        if self._slots is None:
+            return await super()._handle_request_background(bot, request)
+        await self._slots.acquire()
+        try:
+            return await super()._handle_request_background(bot, request)
+        except BaseException:
+            self._slots.release()  # no task was started to give it back
+            raise
+
+    async def _background_feed_update(self, bot: Bot, update: dict[str, Any]) -> None:
+        try:
+            await super()._background_feed_update(bot, update)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
 
     async def handle(self, request: web.Request) -> web.Response:
         bot = await self.resolve_bot(request)

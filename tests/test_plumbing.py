@@ -275,3 +275,56 @@ async def test_durable_writes_are_flushed_and_the_setting_restored(tmp_path):
         assert await db.fetchval("PRAGMA synchronous") == 1
     finally:
         await db.close()
+
+
+async def test_webhook_handles_at_most_max_in_flight_updates_at_once(payments):
+    session = RecordingSession()
+    bot = make_bot(session)
+    dp = Dispatcher()
+    release = asyncio.Event()
+    handled: list[str] = []
+
+    @dp.message()
+    async def slow(message: Message) -> None:
+        handled.append(message.text or "")
+        await release.wait()
+
+    handler = JournalingRequestHandler(
+        journal=PaymentJournal(payments, UserService(payments.db)),
+        dispatcher=dp,
+        bot=bot,
+        secret_token="s3cret",
+        max_in_flight=2,
+    )
+    app = web.Application()
+    handler.register(app, path="/hook")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+    try:
+        async with ClientSession() as http:
+
+            async def deliver(text: str) -> int:
+                update = session.make_message(704, text)
+                async with http.post(url, data=json.dumps(update), headers=headers) as resp:
+                    return resp.status
+
+            first = await asyncio.wait_for(deliver("one"), 5)
+            second = await asyncio.wait_for(deliver("two"), 5)
+            assert (first, second) == (200, 200)
+            third = asyncio.create_task(deliver("three"))
+            await asyncio.sleep(0.3)
+            assert not third.done()  # no slot: Telegram is kept waiting, nothing is lost
+            assert sorted(handled) == ["one", "two"]
+            release.set()
+            assert await asyncio.wait_for(third, 5) == 200
+            async with asyncio.timeout(5):
+                while len(handled) < 3:  # noqa: ASYNC110 - the handler runs after the 200
+                    await asyncio.sleep(0.01)
+            assert handled[-1] == "three"
+    finally:
+        release.set()
+        await runner.cleanup()
