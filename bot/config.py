@@ -82,7 +82,7 @@ class Settings:
     )
     api_max_body_bytes: int = 8 * 1024 * 1024
     # capacity (issue 7)
-    max_concurrent_updates: int = 500
+    max_concurrent_updates: int = 800
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -263,7 +263,7 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         **_api(env),
         # capacity (issue 7)
         max_concurrent_updates=_int(
-            env, "MAX_CONCURRENT_UPDATES", 500, minimum=1, maximum=1_000_000
+            env, "MAX_CONCURRENT_UPDATES", 800, minimum=1, maximum=1_000_000
         ),
     )
 

@@ -11,7 +11,7 @@ from tests.conftest import make_settings
 
 
 def test_default_and_custom(tmp_path):
-    assert make_settings(tmp_path).max_concurrent_updates == 500
+    assert make_settings(tmp_path).max_concurrent_updates == 800
     assert make_settings(tmp_path, MAX_CONCURRENT_UPDATES="250").max_concurrent_updates == 250
 
 
@@ -24,5 +24,5 @@ def test_bad_values_name_the_variable(tmp_path, value):
 
 def test_documented_in_env_example_and_readme():
     root = Path(__file__).parent.parent
-    assert "MAX_CONCURRENT_UPDATES=500" in (root / ".env.example").read_text()
+    assert "MAX_CONCURRENT_UPDATES=800" in (root / ".env.example").read_text()
     assert "`MAX_CONCURRENT_UPDATES`" in (root / "README.md").read_text()
