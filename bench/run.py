@@ -267,6 +267,7 @@ class Bench:
         self.floor_api = BenchAPI(TOKEN, lean=args.lean_fake)  # the echo floor's
         self.upstream = BenchUpstream()
         self._apis: dict[int, BenchAPI] = {}
+        self._start_rss: dict[int, float | None] = {}
 
     def api_of(self, proc: Process) -> BenchAPI:
         return self._apis.get(id(proc), self.api)
@@ -372,7 +373,11 @@ class Bench:
         assert proc.proc is not None
         pid = proc.proc.pid
         done = done or {}
-        out: dict[str, Any] = {"rss_after_start_mb": rss_mb(pid), "cases": {}}
+        start_rss = self._start_rss.get(id(proc))
+        out: dict[str, Any] = {
+            "rss_after_start_mb": rss_mb(pid) if start_rss is None else start_rss,
+            "cases": {},
+        }
         for case in cases:
             if case.setup is not None:
                 case.setup(self.upstream)
@@ -423,6 +428,8 @@ class Bench:
             raise
         await asyncio.sleep(0.5)
         self._settle()
+        if proc.proc is not None:
+            self._start_rss[id(proc)] = rss_mb(proc.proc.pid)
         return proc
 
     async def run(self) -> dict[str, Any]:
