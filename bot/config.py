@@ -83,6 +83,8 @@ class Settings:
     api_max_body_bytes: int = 8 * 1024 * 1024
     # capacity (issue 7)
     max_concurrent_updates: int = 800
+    # answer length: max_tokens sent with every chat request (0: the provider's default)
+    chat_max_tokens: int = 4096
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -265,7 +267,17 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         max_concurrent_updates=_int(
             env, "MAX_CONCURRENT_UPDATES", 800, minimum=1, maximum=1_000_000
         ),
+        chat_max_tokens=_max_tokens(env),
     )
+
+
+# Answer length. VisionCraft's default max_tokens is 512 (its documented range: 128-100000),
+# which cuts long answers short; the bot asks for more unless told 0 (the provider's default).
+def _max_tokens(env: Mapping[str, str]) -> int:
+    value = _int(env, "CHAT_MAX_TOKENS", 4096, minimum=0, maximum=100_000)
+    if 0 < value < 128:
+        raise ConfigError("CHAT_MAX_TOKENS", f"must be 0 or at least 128, got {value}")
+    return value
 
 
 # API keys: how fast and how often key owners' channel membership is re-checked. Telegram

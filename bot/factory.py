@@ -76,6 +76,7 @@ def create_dispatcher(
             max_messages=settings.chat_history_messages,
             max_chars=settings.chat_history_chars,
         ),
+        max_tokens=settings.chat_max_tokens,
     )
     # images and GIFs
     if clients.images is None:

@@ -16,6 +16,7 @@ def test_chat_defaults() -> None:
         60.0,
         300.0,
     )
+    assert s.chat_max_tokens == 4096  # VisionCraft's own default (512) cuts long answers
 
 
 def test_chat_settings_are_read() -> None:
@@ -28,8 +29,10 @@ def test_chat_settings_are_read() -> None:
             "CHAT_CONNECT_TIMEOUT": "2.5",
             "CHAT_FIRST_TOKEN_TIMEOUT": "30",
             "CHAT_TOTAL_TIMEOUT": "90",
+            "CHAT_MAX_TOKENS": "128",
         }
     )
+    assert s.chat_max_tokens == 128
     assert s.system_prompt == "Be brief.\nAlways."
     assert (s.chat_history_messages, s.chat_history_chars) == (8, 4000)
     assert (s.chat_connect_timeout, s.chat_first_token_timeout, s.chat_total_timeout) == (
@@ -47,6 +50,10 @@ def test_chat_settings_are_read() -> None:
         ("CHAT_HISTORY_CHARS", "10"),
         ("CHAT_FIRST_TOKEN_TIMEOUT", "0"),
         ("CHAT_TOTAL_TIMEOUT", "soon"),
+        ("CHAT_MAX_TOKENS", "100"),
+        ("CHAT_MAX_TOKENS", "100001"),
+        ("CHAT_MAX_TOKENS", "-1"),
+        ("CHAT_MAX_TOKENS", "lots"),
     ],
 )
 def test_bad_chat_values_name_the_variable(name: str, value: str) -> None:
@@ -66,5 +73,10 @@ def test_every_chat_variable_is_in_env_example() -> None:
         "CHAT_CONNECT_TIMEOUT",
         "CHAT_FIRST_TOKEN_TIMEOUT",
         "CHAT_TOTAL_TIMEOUT",
+        "CHAT_MAX_TOKENS",
     ):
         assert f"\n{name}=" in example
+
+
+def test_zero_max_tokens_means_the_providers_default() -> None:
+    assert Settings.from_env({"BOT_TOKEN": TOKEN, "CHAT_MAX_TOKENS": "0"}).chat_max_tokens == 0

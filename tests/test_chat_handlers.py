@@ -83,6 +83,7 @@ async def test_private_text_streams_through_drafts_and_is_sent(tmp_path, llm) ->
         assert call.headers["authorization"] == "Bearer vk-1"
         assert call.body["model"] == "Llama-3.1-70B-Instruct"
         assert call.body["stream"] is True
+        assert call.body["max_tokens"] == 4096  # not VisionCraft's default of 512
         assert call.messages[0]["role"] == "system"
         assert call.messages[1:] == [{"role": "user", "content": "Hi <bot>!"}]
         assert await used_chat(h) == 1
@@ -563,3 +564,12 @@ async def test_a_fourth_message_while_three_wait_is_refused_before_spending(
         assert answers(h)[1:] == ["One done.", "Two.", "Three."]
         assert await used_chat(h) == 3
         assert await h.db.fetchval("SELECT COUNT(*) FROM quota_holds") == 0
+
+
+async def test_max_tokens_zero_leaves_the_providers_default(tmp_path, llm) -> None:
+    llm.queue("short")
+    async with harness(tmp_path, transport=llm.transport(), CHAT_MAX_TOKENS="0") as h:
+        await h.message(USER, "hi")
+        assert answers(h) == ["short"]
+        [call] = llm.calls
+        assert "max_tokens" not in call.body

@@ -213,6 +213,7 @@ class ChatService:
         retries: RetryStore | None = None,
         draft_interval: float = 0.5,
         edit_interval: float = 1.5,
+        max_tokens: int = 0,
     ) -> None:
         self.catalog = catalog
         self.clients = clients
@@ -222,6 +223,8 @@ class ChatService:
         self.retries = retries or RetryStore()
         self.draft_interval = draft_interval
         self.edit_interval = edit_interval
+        # Sent with every request (0: not sent, the provider's default applies).
+        self.params: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
 
     def admit(self, user_id: int, kind: str) -> None:
         """Before a chat unit is spent: refuse at once when the user's queue is full (what
@@ -319,7 +322,7 @@ class ChatService:
         """Feed the answer into ``writer``; True when the user stopped it."""
 
         async def consume() -> None:
-            async with aclosing(client.stream(model.name, messages)) as pieces:
+            async with aclosing(client.stream(model.name, messages, **self.params)) as pieces:
                 async for piece in pieces:
                     writer.append(piece)
 
