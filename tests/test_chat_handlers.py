@@ -573,3 +573,25 @@ async def test_max_tokens_zero_leaves_the_providers_default(tmp_path, llm) -> No
         assert answers(h) == ["short"]
         [call] = llm.calls
         assert "max_tokens" not in call.body
+
+
+async def test_reasoning_models_thinking_is_not_shown_or_remembered(tmp_path, llm) -> None:
+    llm.queue("<think>\nThe user greets me. I should greet back.\n</think>\n\nHello!")
+    llm.chunk_size = 5  # the tags arrive split across events
+    async with harness(
+        tmp_path,
+        transport=llm.transport(),
+        NEBULA_API_KEY="nk-3",
+        CHAT_MODEL="deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+    ) as h:
+        await h.message(USER, "hi")
+        assert answers(h) == ["Hello!"]
+        assert all("think" not in d.text for d in h.session.calls_of(SendMessageDraft))
+        [call] = llm.calls
+        assert call.headers["authorization"] == "Bearer nk-3"  # Nebula Block's route
+        assert call.body["model"] == "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"
+        rows = await h.db.fetchall("SELECT role, content FROM messages ORDER BY id")
+        assert [(r["role"], r["content"]) for r in rows] == [
+            ("user", "hi"),
+            ("assistant", "Hello!"),
+        ]

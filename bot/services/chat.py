@@ -40,6 +40,7 @@ from bot.services.conversation import PHOTO_MARKER, Conversation, Message
 from bot.services.errors import DomainError, UpstreamBusy, UpstreamError, UpstreamUnavailable
 from bot.services.models import ChatModel, ModelCatalog
 from bot.services.quota import Ticket
+from bot.services.reasoning import ThinkFilter, thinks
 from bot.services.streaming import AnswerWriter, DraftWriter, EditWriter
 from bot.texts import Translator
 from bot.tiers import CHAT
@@ -321,10 +322,14 @@ class ChatService:
     ) -> bool:
         """Feed the answer into ``writer``; True when the user stopped it."""
 
+        thinking = ThinkFilter() if thinks(model.name) else None
+
         async def consume() -> None:
             async with aclosing(client.stream(model.name, messages, **self.params)) as pieces:
                 async for piece in pieces:
-                    writer.append(piece)
+                    writer.append(piece if thinking is None else thinking.feed(piece))
+            if thinking is not None:
+                writer.append(thinking.flush())
 
         reader = asyncio.create_task(consume())
         waiter = asyncio.create_task(stop.wait()) if stop is not None else None
