@@ -176,6 +176,9 @@ def _load_queue_notice_markers() -> None:
         _QUEUE_NOTICE_MARKERS = ()
 
 
+GATEWAY = "gateway"
+DEFAULT_CASES = "chat,image,stream,gateway"
+
 CASES: dict[str, Case] = {
     "start": Case(
         "start",
@@ -440,9 +443,9 @@ class Bench:
                 work = Path(scratch)
                 floor: Process | None = None
                 bot: Process | None = None
-                cases = [CASES[name] for name in args.cases]
+                cases = [CASES[name] for name in args.cases if name in CASES]
                 try:
-                    if args.floor:
+                    if args.floor and cases:
                         env = {"BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": self.floor_api.url}
                         (work / "floor").mkdir()
                         floor = await self.start(
@@ -482,6 +485,13 @@ class Bench:
                     for proc in (bot, floor):
                         if proc is not None:
                             await proc.stop()
+        if GATEWAY in args.cases:
+            # The HTTP API's case (issue 8): python -m bench.gateway with its defaults, after
+            # the bot has stopped (three processes of its own: upstream, gateway, load).
+            from bench import gateway
+
+            print("gateway: python -m bench.gateway (about 40 s)", file=sys.stderr, flush=True)
+            results["gateway"] = await gateway.run(gateway.parse([]))
         results["summary"] = summary(results)
         return results
 
@@ -627,6 +637,11 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         if bot_rss is None or floor_rss is None
         else bot_rss - floor_rss <= 60,
     }
+    gateway = results.get("gateway")
+    if gateway:
+        checks["gateway_added_p99_ms"] = gateway["added_ms"]["p99"]
+        checks["gateway_throughput_ratio"] = gateway["throughput_ratio"]
+        checks["gateway_targets_met"] = gateway["targets"]["met"]
     return {"rows": rows, "checks": checks}
 
 
@@ -660,6 +675,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"- chat steady p99: {c['chat_steady_p99_ms']} ms, {c['chat_steady_p99_vs_floor']}× the "
         f"floor (target < 250 ms: {_yes(s['checks']['chat_steady_p99_target_met'])})",
     ]
+    if results.get("gateway"):
+        from bench import gateway
+
+        lines += ["", "HTTP API (python -m bench.gateway):", gateway.table(results["gateway"])]
     return "\n".join(lines)
 
 
@@ -679,8 +698,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=15.0, help="steady seconds (15)")
     parser.add_argument(
         "--cases",
-        default="chat,image,stream",
-        help="comma-separated, from: " + ", ".join(CASES) + " (chat,image,stream)",
+        default=DEFAULT_CASES,
+        help="comma-separated, from: "
+        + ", ".join([*CASES, GATEWAY])
+        + f" ({DEFAULT_CASES}; {GATEWAY}: the HTTP API, as python -m bench.gateway)",
     )
     parser.add_argument(
         "--no-floor", dest="floor", action="store_false", help="skip the echo floor"
@@ -709,7 +730,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in args.cases if c not in CASES]
+    unknown = [c for c in args.cases if c not in CASES and c != GATEWAY]
     if unknown:
         parser.error(f"unknown case(s): {', '.join(unknown)}")
     if args.label is None:
