@@ -463,3 +463,31 @@ async def test_close_closes_idle_connections(pools: list[http1.Pool]) -> None:
             await pool.post(server.url(), b"{}")
     finally:
         await server.stop()
+
+
+def test_the_pool_on_uvloop_which_both_fronts_run_on() -> None:
+    """uvloop's transports differ from asyncio's (not subclasses; connection_made timing):
+    the same exchanges, plain and over TLS, on a uvloop loop."""
+    uvloop = pytest.importorskip("uvloop")  # installed everywhere but Windows
+
+    async def scenario() -> None:
+        ca = trustme.CA()
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("localhost").configure_cert(server_context)
+        client_context = ssl.create_default_context()
+        ca.configure_trust(client_context)
+        for context, scheme in ((None, "http"), (server_context, "https")):
+            server = await RawServer(keep_alive, ssl_context=context).start()
+            keep_alive.server = server  # type: ignore[attr-defined]
+            pool = http1.Pool(ssl_context=client_context)
+            try:
+                for i in (1, 2, 3):
+                    async with await pool.post(server.url(scheme=scheme), b"{}") as response:
+                        assert response.status == 200
+                        assert await response.read() == b'{"n":%d}' % i
+                assert server.connections == 1
+            finally:
+                await pool.close()
+                await server.stop()
+
+    uvloop.run(scenario())
