@@ -8,6 +8,8 @@ import asyncio
 import gc
 import json
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -211,15 +213,17 @@ async def test_a_payment_that_cannot_be_recorded_is_not_confirmed(api, payments)
         await bot.session.close()
 
 
-async def test_webhook_records_a_payment_before_answering(payments):
-    session = RecordingSession()
-    bot = make_bot(session)
-    dp = Dispatcher()
+@asynccontextmanager
+async def webhook_server(
+    payments, dp: Dispatcher, session: RecordingSession, **options: Any
+) -> AsyncIterator[str]:
+    """bot.app's webhook handler (secret ``s3cret``) on 127.0.0.1; yields its URL."""
     handler = JournalingRequestHandler(
         journal=PaymentJournal(payments, UserService(payments.db)),
         dispatcher=dp,
-        bot=bot,
+        bot=make_bot(session),
         secret_token="s3cret",
+        **options,
     )
     app = web.Application()
     handler.register(app, path="/hook")
@@ -227,28 +231,32 @@ async def test_webhook_records_a_payment_before_answering(payments):
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    update = session.make_successful_payment(703, "prem:703:tier1:x", 500, "ch-3")
     try:
-        async with ClientSession() as http:
-            wrong = {"X-Telegram-Bot-Api-Secret-Token": "nope"}
-            async with http.post(url, data=json.dumps(update), headers=wrong) as resp:
-                assert resp.status == 401
-            assert await statuses(payments) == []
-            right = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
-            async with http.post(url, data=json.dumps(update), headers=right) as resp:
-                assert resp.status == 200
-            assert await statuses(payments) == [("ch-3", "unmatched")]
-            await payments.db.close()
-            update = session.make_successful_payment(703, "prem:703:tier1:y", 500, "ch-4")
-            async with http.post(url, data=json.dumps(update), headers=right) as resp:
-                assert resp.status == 500  # Telegram delivers it again later
-            # Anything else is answered as before, even with the database gone.
-            plain = session.make_message(703, "hi")
-            async with http.post(url, data=json.dumps(plain), headers=right) as resp:
-                assert resp.status == 200
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     finally:
         await runner.cleanup()
+
+
+async def test_webhook_records_a_payment_before_answering(payments):
+    session = RecordingSession()
+    update = session.make_successful_payment(703, "prem:703:tier1:x", 500, "ch-3")
+    async with webhook_server(payments, Dispatcher(), session) as url, ClientSession() as http:
+        wrong = {"X-Telegram-Bot-Api-Secret-Token": "nope"}
+        async with http.post(url, data=json.dumps(update), headers=wrong) as resp:
+            assert resp.status == 401
+        assert await statuses(payments) == []
+        right = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+        async with http.post(url, data=json.dumps(update), headers=right) as resp:
+            assert resp.status == 200
+        assert await statuses(payments) == [("ch-3", "unmatched")]
+        await payments.db.close()
+        update = session.make_successful_payment(703, "prem:703:tier1:y", 500, "ch-4")
+        async with http.post(url, data=json.dumps(update), headers=right) as resp:
+            assert resp.status == 500  # Telegram delivers it again later
+        # Anything else is answered as before, even with the database gone.
+        plain = session.make_message(703, "hi")
+        async with http.post(url, data=json.dumps(plain), headers=right) as resp:
+            assert resp.status == 200
 
 
 async def test_an_unreadable_update_is_skipped_not_retried_forever(api):
@@ -279,7 +287,6 @@ async def test_durable_writes_are_flushed_and_the_setting_restored(tmp_path):
 
 async def test_webhook_handles_at_most_max_in_flight_updates_at_once(payments):
     session = RecordingSession()
-    bot = make_bot(session)
     dp = Dispatcher()
     release = asyncio.Event()
     handled: list[str] = []
@@ -289,23 +296,12 @@ async def test_webhook_handles_at_most_max_in_flight_updates_at_once(payments):
         handled.append(message.text or "")
         await release.wait()
 
-    handler = JournalingRequestHandler(
-        journal=PaymentJournal(payments, UserService(payments.db)),
-        dispatcher=dp,
-        bot=bot,
-        secret_token="s3cret",
-        max_in_flight=2,
-    )
-    app = web.Application()
-    handler.register(app, path="/hook")
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
-    try:
-        async with ClientSession() as http:
+    async with (
+        webhook_server(payments, dp, session, max_in_flight=2) as url,
+        ClientSession() as http,
+    ):
+        try:
 
             async def deliver(text: str) -> int:
                 update = session.make_message(704, text)
@@ -325,6 +321,5 @@ async def test_webhook_handles_at_most_max_in_flight_updates_at_once(payments):
                 while len(handled) < 3:  # noqa: ASYNC110 - the handler runs after the 200
                     await asyncio.sleep(0.01)
             assert handled[-1] == "three"
-    finally:
-        release.set()
-        await runner.cleanup()
+        finally:
+            release.set()  # before the server stops: it waits for its handlers
