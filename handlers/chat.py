@@ -4,7 +4,6 @@ button and the draft stop button. The catch-all router: it must come last."""
 from __future__ import annotations
 
 from contextlib import suppress
-from dataclasses import replace
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType, ContentType
@@ -37,20 +36,6 @@ _UNSUPPORTED = {
 }
 
 
-def text_request(message: Message, prompt: str) -> ChatRequest:
-    """The request for a text message (groups: the sender's name goes first)."""
-    assert message.from_user is not None
-    private = message.chat.type == ChatType.PRIVATE
-    return ChatRequest(
-        user_id=message.from_user.id,
-        chat_id=message.chat.id,
-        private=private,
-        text=prompt if private else f"{message.from_user.full_name}: {prompt}",
-        message_id=message.message_id,
-        thread_id=message.message_thread_id if message.is_topic_message else None,
-    )
-
-
 async def answer_with_chat(
     message: Message,
     prompt: str,
@@ -63,10 +48,19 @@ async def answer_with_chat(
     image: ImageRef | None = None,
 ) -> None:
     """Answer ``message`` with the chat service: ``prompt`` is the question (about ``image``
-    when given), asked of the user's chosen model and charged to ``quota``."""
-    request = text_request(message, prompt)
-    if image is not None:
-        request = replace(request, image=image)
+    when given; in groups the sender's name goes first), asked of the user's chosen model and
+    charged to ``quota``."""
+    assert message.from_user is not None
+    private = message.chat.type == ChatType.PRIVATE
+    request = ChatRequest(
+        user_id=message.from_user.id,
+        chat_id=message.chat.id,
+        private=private,
+        text=prompt if private else f"{message.from_user.full_name}: {prompt}",
+        message_id=message.message_id,
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+        image=image,
+    )
     await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
 
 
