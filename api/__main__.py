@@ -12,11 +12,7 @@ import sys
 from dotenv import find_dotenv, load_dotenv
 
 from bot.config import ConfigError, Settings
-
-
-def fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+from bot.loop import fail, run_front
 
 
 def main() -> int:
@@ -27,19 +23,12 @@ def main() -> int:
         return fail(str(exc))
 
     from api.logs import add_request_ids
-    from api.server import StartupError, serve
+    from api.server import serve
     from bot.logs import setup_logging
-    from bot.loop import run
 
     setup_logging(settings.log_level, settings.secrets)
     add_request_ids()
-    try:
-        run(serve(settings))
-    except StartupError as exc:
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return run_front(serve(settings))
 
 
 if __name__ == "__main__":

@@ -18,13 +18,10 @@ from aiohttp import web
 from api.app import create_app
 from bot.clients import Clients
 from bot.config import Settings
+from bot.loop import StartupError
 from storage.db import Database, DatabaseError
 
 logger = logging.getLogger("api")
-
-
-class StartupError(Exception):
-    """A one-line problem the operator must fix; exit code 2."""
 
 
 async def serve(settings: Settings) -> None:

@@ -12,11 +12,7 @@ from dataclasses import replace
 from dotenv import find_dotenv, load_dotenv
 
 from bot.config import ConfigError, Settings
-
-
-def fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+from bot.loop import fail, run_front
 
 
 def main() -> int:
@@ -28,18 +24,11 @@ def main() -> int:
     if settings.webhook_url and not settings.webhook_secret:
         settings = replace(settings, webhook_secret=secrets.token_urlsafe(32))
 
-    from bot.app import StartupError, amain
+    from bot.app import amain
     from bot.logs import setup_logging
-    from bot.loop import run
 
     setup_logging(settings.log_level, settings.secrets)
-    try:
-        run(amain(settings))
-    except StartupError as exc:
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return run_front(amain(settings))
 
 
 if __name__ == "__main__":

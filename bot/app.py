@@ -21,6 +21,7 @@ from bot.clients import Clients
 from bot.commands import register_commands
 from bot.config import Settings
 from bot.factory import create_bot, create_dispatcher
+from bot.loop import StartupError
 from bot.middlewares.user import InFlight
 from bot.payment_journal import JournalingRequestHandler, PaymentJournal
 from bot.premium_jobs import start_premium_jobs, stop_premium_jobs
@@ -29,10 +30,6 @@ from bot.services.recovery import give_back_interrupted
 from storage.db import Database, DatabaseError
 
 logger = logging.getLogger("bot")
-
-
-class StartupError(Exception):
-    """A one-line problem the operator must fix; exit code 2."""
 
 
 async def on_startup(bot: Bot, settings: Settings) -> None:

@@ -1,10 +1,22 @@
-"""The event loop both fronts run on (``python -m bot`` and ``python -m api``)."""
+"""How both fronts run (``python -m bot`` and ``python -m api``): the event loop, and the
+one-line error and exit code 2 for a problem the operator must fix."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Coroutine
 from typing import Any
+
+
+class StartupError(Exception):
+    """A one-line problem the operator must fix; exit code 2."""
+
+
+def fail(message: str) -> int:
+    """``error: <message>`` on stderr; the exit code for it."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -20,3 +32,15 @@ def run(main: Coroutine[Any, Any, None]) -> None:
         asyncio.run(main)
     else:
         uvloop.run(main)
+
+
+def run_front(main: Coroutine[Any, Any, None]) -> int:
+    """Run a front until it stops; returns the process's exit code (2 after a
+    :class:`StartupError`, told in one line)."""
+    try:
+        run(main)
+    except StartupError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+    return 0
