@@ -8,6 +8,7 @@ import pytest
 
 from bot.config import Settings
 from storage.db import Database
+from tests.fakes.upstream import FakeUpstream
 
 TOKEN = "123456:TESTTOKENtesttokenTESTTOKENtesttoken12"
 
@@ -28,6 +29,14 @@ def make_settings(tmp_path: Path, **env: str) -> Settings:
     }
     base.update(env)
     return Settings.from_env(base)
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    """Fake VisionCraft and Nebula Block on 127.0.0.1 (a module that needs other replies
+    defines its own ``upstream``)."""
+    async with FakeUpstream() as server:
+        yield server
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import logging
 import httpx
 import pytest
 
-from tests.fakes.upstream import FakeUpstream
 from tests.gateway_helpers import http_client, running_gateway, seed_key, used_today
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -16,12 +15,6 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 def user_parts(*parts: dict) -> dict:
     return {"role": "user", "content": list(parts)}
-
-
-@pytest.fixture
-async def upstream():
-    async with FakeUpstream() as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.upstream import PNG_SIGNATURE, FakeUpstream
+from tests.fakes.upstream import PNG_SIGNATURE
 from tests.gateway_helpers import (
     OPERATOR_VC_KEY,
     http_client,
@@ -12,12 +12,6 @@ from tests.gateway_helpers import (
     seed_key,
     used_today,
 )
-
-
-@pytest.fixture
-async def upstream():
-    async with FakeUpstream() as server:
-        yield server
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import pytest
 
 from storage.db import Database
 from tests.e2e_helpers import Process
-from tests.fakes.upstream import FakeUpstream
 from tests.gateway_helpers import OPERATOR_VC_KEY, http_client, seed_key
 
 
@@ -53,12 +52,6 @@ async def start_api(tmp_path, upstream_url: str, **extra: str) -> tuple[Process,
         await proc.kill()
         raise
     return proc, f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture
-async def upstream():
-    async with FakeUpstream() as server:
-        yield server
 
 
 async def test_runs_without_bot_token_and_stops_cleanly(tmp_path, upstream):

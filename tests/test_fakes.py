@@ -490,12 +490,6 @@ async def test_api_update_builders_validate_as_aiogram_updates(api: FakeBotAPI) 
 
 
 # ============================================================================== FakeUpstream
-@pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    async with FakeUpstream() as server:
-        yield server
-
-
 async def _read_sse(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> list[str]:
     lines = []
     async with client.stream("POST", path, json=body) as response:

@@ -12,13 +12,6 @@ import pytest
 from aiohttp import web
 
 from bot.clients.transport import AiohttpTransport
-from tests.fakes.upstream import FakeUpstream
-
-
-@pytest.fixture
-async def upstream():
-    async with FakeUpstream() as server:
-        yield server
 
 
 @pytest.fixture
