@@ -73,10 +73,13 @@ class BenchProcess(Process):
         *,
         root: Path = ROOT,
         profile: Path | None = None,
+        api: BenchAPI,
     ) -> None:
         super().__init__(module, env, cwd)
         self.root = root
         self.profile = profile
+        self.api = api  # the fake Bot API this process polls
+        self.start_rss: float | None = None  # MB, once it is ready
 
     async def start(self) -> BenchProcess:
         module, env = self.module, dict(self.env)
@@ -269,11 +272,6 @@ class Bench:
         self.api = BenchAPI(TOKEN, lean=args.lean_fake)  # the bot's
         self.floor_api = BenchAPI(TOKEN, lean=args.lean_fake)  # the echo floor's
         self.upstream = BenchUpstream()
-        self._apis: dict[int, BenchAPI] = {}
-        self._start_rss: dict[int, float | None] = {}
-
-    def api_of(self, proc: Process) -> BenchAPI:
-        return self._apis.get(id(proc), self.api)
 
     def _settle(self) -> None:
         for api in (self.api, self.floor_api):
@@ -282,32 +280,32 @@ class Bench:
             api.messages.clear()
         self.upstream.requests.clear()
 
-    async def warmup(self, proc: Process, case: Case) -> None:
+    async def warmup(self, proc: BenchProcess, case: Case) -> None:
         if case.warmup <= 0:
             return
         tracker = Tracker(case.terminal)
         users = self.users[: case.warmup]
-        await run_burst(self.api_of(proc), tracker, users, 1, case.text, timeout=60)
+        await run_burst(proc.api, tracker, users, 1, case.text, timeout=60)
         self._settle()
         await asyncio.sleep(0.5)
 
-    async def measure(self, proc: Process, case: Case, load: str) -> LoadResult:
+    async def measure(self, proc: BenchProcess, case: Case, load: str) -> LoadResult:
         args = self.args
         tracker = Tracker(case.terminal)
         assert proc.proc is not None
         cpu = CpuWindow(proc.proc.pid).start()
-        profiling = isinstance(proc, BenchProcess) and proc.profile is not None
+        profiling = proc.profile is not None
         if profiling:
             proc.proc.send_signal(signal.SIGUSR1)
         if load == "burst":
             count = len(self.users) * args.burst
             started, complete = await run_burst(
-                self.api_of(proc), tracker, self.users, args.burst, case.text, timeout=args.timeout
+                proc.api, tracker, self.users, args.burst, case.text, timeout=args.timeout
             )
         elif case.name == "stream":
             count = len(self.users)
             started, complete = await run_steady(
-                self.api_of(proc),
+                proc.api,
                 tracker,
                 self.users,
                 args.rate,
@@ -318,7 +316,7 @@ class Bench:
         else:
             count = int(args.rate * args.duration)
             started, complete = await run_steady(
-                self.api_of(proc),
+                proc.api,
                 tracker,
                 self.users,
                 args.rate,
@@ -340,7 +338,7 @@ class Bench:
         await asyncio.sleep(1.0)  # let stragglers (deleted notices, memory writes) finish
         return result
 
-    async def paired_bursts(self, floor: Process, bot: Process) -> dict[str, Any]:
+    async def paired_bursts(self, floor: BenchProcess, bot: BenchProcess) -> dict[str, Any]:
         """The echo floor's burst and the bot's chat burst, one after the other, round after
         round (both processes running): the machine's speed drifts by tens of percent over a
         minute here, and a ratio of two neighbouring runs is what it cancels out of."""
@@ -368,7 +366,7 @@ class Bench:
 
     async def run_process(
         self,
-        proc: Process,
+        proc: BenchProcess,
         cases: list[Case],
         done: dict[tuple[str, str], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
@@ -376,9 +374,8 @@ class Bench:
         assert proc.proc is not None
         pid = proc.proc.pid
         done = done or {}
-        start_rss = self._start_rss.get(id(proc))
         out: dict[str, Any] = {
-            "rss_after_start_mb": rss_mb(pid) if start_rss is None else start_rss,
+            "rss_after_start_mb": rss_mb(pid) if proc.start_rss is None else proc.start_rss,
             "cases": {},
         }
         for case in cases:
@@ -417,13 +414,13 @@ class Bench:
         *,
         root: Path = ROOT,
         api: BenchAPI | None = None,
-    ) -> Process:
+    ) -> BenchProcess:
         self.api.tracker = None
         profile = None
         if self.args.profile and module == "bot":
             profile = self.args.out / f"{self.args.label}.prof"
-        proc = await BenchProcess(module, env, cwd, root=root, profile=profile).start()
-        self._apis[id(proc)] = api or self.api
+        proc = BenchProcess(module, env, cwd, root=root, profile=profile, api=api or self.api)
+        await proc.start()
         try:
             await proc.wait_for_log("Run polling", timeout=120)
         except BaseException:
@@ -432,7 +429,7 @@ class Bench:
         await asyncio.sleep(0.5)
         self._settle()
         if proc.proc is not None:
-            self._start_rss[id(proc)] = rss_mb(proc.proc.pid)
+            proc.start_rss = rss_mb(proc.proc.pid)
         return proc
 
     async def run(self) -> dict[str, Any]:
@@ -441,8 +438,8 @@ class Bench:
         async with self.api, self.floor_api, self.upstream:
             with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
                 work = Path(scratch)
-                floor: Process | None = None
-                bot: Process | None = None
+                floor: BenchProcess | None = None
+                bot: BenchProcess | None = None
                 cases = [CASES[name] for name in args.cases if name in CASES]
                 try:
                     if args.floor and cases:

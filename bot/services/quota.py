@@ -189,28 +189,22 @@ class QuotaService:
         slot = self.burst.take(user_id, self.limits[tier].per_minute, now)
         try:
             hold_id = None
-            if not hold:
-                # One statement checks and spends: atomic on its own, no BEGIN/COMMIT needed
-                # (the HTTP API's path, where every request spends).
-                async with self.db.autocommit() as conn:
-                    used = await usage_repo.spend(
-                        conn, user_id=user_id, day=day, kind=kind, limit=limit, amount=amount
+            # One statement checks and spends: atomic on its own, no BEGIN/COMMIT needed (the
+            # HTTP API's path, where every request spends); with a hold it is two together.
+            async with self.db.transaction() if hold else self.db.autocommit() as conn:
+                used = await usage_repo.spend(
+                    conn, user_id=user_id, day=day, kind=kind, limit=limit, amount=amount
+                )
+                if used is not None and hold:
+                    hold_id = await usage_repo.hold(
+                        conn,
+                        user_id=user_id,
+                        chat_id=chat_id,
+                        day=day,
+                        kind=kind,
+                        amount=amount,
+                        now=now,
                     )
-            else:
-                async with self.db.transaction() as conn:
-                    used = await usage_repo.spend(
-                        conn, user_id=user_id, day=day, kind=kind, limit=limit, amount=amount
-                    )
-                    if used is not None:
-                        hold_id = await usage_repo.hold(
-                            conn,
-                            user_id=user_id,
-                            chat_id=chat_id,
-                            day=day,
-                            kind=kind,
-                            amount=amount,
-                            now=now,
-                        )
         except BaseException:
             self.burst.release(user_id, slot)
             raise
@@ -229,17 +223,8 @@ class QuotaService:
 
     async def refund(self, ticket: Ticket) -> None:
         hold_id, ticket.hold_id = ticket.hold_id, None
-        if hold_id is None:
-            async with self.db.autocommit() as conn:  # one statement, as in spend()
-                await usage_repo.refund(
-                    conn,
-                    user_id=ticket.user_id,
-                    day=ticket.day,
-                    kind=ticket.kind,
-                    amount=ticket.amount,
-                )
-            return
-        async with self.db.transaction() as conn:
+        # As in spend(): one statement alone needs no transaction, two go together.
+        async with self.db.autocommit() if hold_id is None else self.db.transaction() as conn:
             await usage_repo.refund(
                 conn, user_id=ticket.user_id, day=ticket.day, kind=ticket.kind, amount=ticket.amount
             )
