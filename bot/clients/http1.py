@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
@@ -103,10 +103,6 @@ def _ascii(text: str) -> bytes:
 
 def header_block(headers: Mapping[str, str]) -> bytes:
     """``headers`` as request header lines, checked; :meth:`Pool.post` takes either."""
-    return _header_lines(headers)
-
-
-def _header_lines(headers: Mapping[str, str]) -> bytes:
     lines = []
     for name, value in headers.items():
         if any(c in name or c in value for c in "\r\n") or ":" in name:
@@ -120,7 +116,43 @@ def _expire(waiter: asyncio.Future[None], seconds: float) -> None:
         waiter.set_exception(ReadTimeout(f"no data from the server in {seconds:g} s"))
 
 
-class Response:
+def _merged(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Header names lower-cased; a repeated header's values joined with ``", "``."""
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        name = name.lower()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+class _Body:
+    """Reading a body, for any response that can give its next chunk."""
+
+    __slots__ = ()
+
+    async def _next_chunk(self) -> bytes | None:
+        raise NotImplementedError
+
+    async def read(self, limit: int | None = None) -> bytes:
+        """The body (its first ``limit`` bytes, when given: the rest is not waited for)."""
+        parts: list[bytes] = []
+        size = 0
+        while limit is None or size < limit:
+            chunk = await self._next_chunk()
+            if chunk is None:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        body = b"".join(parts)
+        return body if limit is None else body[:limit]
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """The body in pieces, each as soon as it arrived."""
+        while (chunk := await self._next_chunk()) is not None:
+            yield chunk
+
+
+class Response(_Body):
     """One response. ``status`` and ``headers`` (lower-case names; a repeated header's values
     joined with ``", "``) are known when :meth:`Pool.post` returns; then read the body and
     :meth:`release` the connection (``async with response:`` does that)."""
@@ -158,24 +190,6 @@ class Response:
     def complete(self) -> bool:
         """The whole body has arrived."""
         return self._complete
-
-    async def read(self, limit: int | None = None) -> bytes:
-        """The body (its first ``limit`` bytes, when given: the rest is not waited for)."""
-        parts: list[bytes] = []
-        size = 0
-        while limit is None or size < limit:
-            chunk = await self._next_chunk()
-            if chunk is None:
-                break
-            parts.append(chunk)
-            size += len(chunk)
-        body = b"".join(parts)
-        return body if limit is None else body[:limit]
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """The body in pieces, each as soon as it arrived."""
-        while (chunk := await self._next_chunk()) is not None:
-            yield chunk
 
     def release(self) -> None:
         """Give the connection back (reused only after a complete, keep-alive response)."""
@@ -309,7 +323,7 @@ class _Connection(asyncio.Protocol):
         self._headers = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
         response = self.response
@@ -318,9 +332,7 @@ class _Connection(asyncio.Protocol):
         if 100 <= status < 200:
             self._informational = True  # "100 Continue" and the like: the answer follows
             return
-        headers: dict[str, str] = {}
-        for name, value in self._headers:
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        headers = _merged(self._headers)
         response.status = status
         response.headers = headers
         response._headers_done = True
@@ -389,7 +401,7 @@ class Pool:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.keepalive = keepalive
-        self._headers = _header_lines({"Accept-Encoding": "identity", **(headers or {})})
+        self._headers = header_block({"Accept-Encoding": "identity", **(headers or {})})
         self._ssl = ssl_context
         self._slots = asyncio.Semaphore(limit)
         self._idle: dict[tuple[str, str, int], deque[_Connection]] = {}
@@ -421,7 +433,7 @@ class Pool:
                 if not headers
                 else headers
                 if isinstance(headers, bytes)
-                else _header_lines(headers),
+                else header_block(headers),
                 b"Content-Length: %d\r\n\r\n" % len(body),
                 body,
             )
@@ -575,46 +587,31 @@ class HttpxPool:
         await self.client.aclose()
 
 
-class HttpxResponse:
+class HttpxResponse(_Body):
     """:class:`Response`'s interface over an httpx streaming response."""
 
     def __init__(self, response: Any) -> None:
         self._response = response
+        self._chunks = response.aiter_bytes()
         self.status: int = response.status_code
-        headers: dict[str, str] = {}
-        for name, value in response.headers.multi_items():
-            name = name.lower()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        self.headers = headers
+        self.headers = _merged(response.headers.multi_items())
         self.complete = False
 
-    async def read(self, limit: int | None = None) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        async for chunk in self.iter_chunks():
-            parts.append(chunk)
-            size += len(chunk)
-            if limit is not None and size >= limit:
-                break
-        body = b"".join(parts)
-        return body if limit is None else body[:limit]
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
+    async def _next_chunk(self) -> bytes | None:
         import httpx
 
-        iterator = self._response.aiter_bytes()
         while True:
             try:
-                chunk = await anext(iterator)
+                chunk = await anext(self._chunks)
             except StopAsyncIteration:
                 self.complete = True
-                return
+                return None
             except httpx.TimeoutException as exc:
                 raise ReadTimeout(f"no data in time ({type(exc).__name__})") from exc
             except httpx.HTTPError as exc:
                 raise ProtocolError(f"broken response ({type(exc).__name__})") from exc
             if chunk:
-                yield chunk
+                return chunk
 
     async def aclose(self) -> None:
         await self._response.aclose()
