@@ -86,6 +86,17 @@ def ok(body: bytes = b'{"ok":true}', extra: str = "") -> bytes:
     ).encode() + body
 
 
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for ``localhost`` from a throwaway CA, and a
+    client context that trusts that CA."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    return server_context, client_context
+
+
 @pytest.fixture
 async def pools() -> AsyncIterator[list[http1.Pool]]:
     made: list[http1.Pool] = []
@@ -429,11 +440,7 @@ async def test_only_http_urls(pools: list[http1.Pool], url: str) -> None:
 
 
 async def test_https_with_a_trusted_certificate(pools: list[http1.Pool]) -> None:
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
+    server_context, client_context = tls_contexts()
     server = await RawServer(keep_alive, ssl_context=server_context).start()
     keep_alive.server = server  # type: ignore[attr-defined]
     pool = new_pool(pools, ssl_context=client_context)
@@ -471,11 +478,7 @@ def test_the_pool_on_uvloop_which_both_fronts_run_on() -> None:
     uvloop = pytest.importorskip("uvloop")  # installed everywhere but Windows
 
     async def scenario() -> None:
-        ca = trustme.CA()
-        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("localhost").configure_cert(server_context)
-        client_context = ssl.create_default_context()
-        ca.configure_trust(client_context)
+        server_context, client_context = tls_contexts()
         for context, scheme in ((None, "http"), (server_context, "https")):
             server = await RawServer(keep_alive, ssl_context=context).start()
             keep_alive.server = server  # type: ignore[attr-defined]
