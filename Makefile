@@ -32,6 +32,7 @@ bench: $(STAMP_TEST)
 lint: $(STAMP_TEST)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: $(STAMP_TEST)
 	$(PY) -m ruff check --fix .
