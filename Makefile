@@ -3,20 +3,27 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+# Every dependency, pinned with its hashes (make lock writes both files from pyproject.toml).
+LOCK := requirements.lock
+LOCK_TEST := requirements-test.lock
+UV_VERSION := 0.13.9
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench lock clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP_RUN): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+$(STAMP_RUN): $(LOCK) pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	@rm -f $(STAMP_TEST)
 	@touch $@
 
-$(STAMP_TEST): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[test]'
+$(STAMP_TEST): $(LOCK_TEST) pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK_TEST)
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
@@ -37,6 +44,14 @@ lint: $(STAMP_TEST)
 format: $(STAMP_TEST)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
+
+# After changing the dependencies in pyproject.toml: resolve again and pin (needs PyPI).
+lock: | $(PY)
+	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+		--generate-hashes --quiet -o $(LOCK)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 \
+		--generate-hashes --quiet -o $(LOCK_TEST)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
