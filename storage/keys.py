@@ -1,17 +1,23 @@
 """The api_keys table: one key per user, stored only as a SHA-256 hash and a display prefix.
 
-Functions take a connection; the caller owns the transaction. Every state change is one
-conditional UPDATE whose rowcount says whether it happened, so concurrent callers (a
-``chat_member`` update, the reconciliation task, a ``/key``) never flip a key twice.
+Functions take a connection; the caller owns the transaction (or the snapshot, for reads).
+:func:`find_by_hash`, the HTTP API's per-request lookup, takes the database itself. Every
+state change is one conditional UPDATE whose rowcount says whether it happened, so
+concurrent callers (a ``chat_member`` update, the reconciliation task, a ``/key``) never
+flip a key twice.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from storage.db import Database
 from storage.sqlite import Connection
+
+logger = logging.getLogger(__name__)
 
 LEFT_CHANNEL = "left_channel"
 REVOKED = "revoked"
@@ -54,6 +60,7 @@ class OwnerRow:
     user_id: int
     key_hash: str
     is_active: bool
+    inactive_reason: str | None  # left_channel | revoked | banned
     last_used_at: int | None
     is_banned: bool
     tier: str | None
@@ -163,30 +170,41 @@ async def mark_checked(conn: Connection, *, user_id: int, now: int) -> None:
     await conn.execute("UPDATE api_keys SET checked_at = ? WHERE user_id = ?", (now, user_id))
 
 
-async def find_by_hash(conn: Connection, key_hash: str) -> OwnerRow | None:
-    cursor = await conn.execute(
-        """
-        SELECT k.user_id, k.key_hash, k.is_active, k.last_used_at, u.is_banned,
-               t.tier, t.expires_at
-        FROM api_keys AS k
-        JOIN users AS u ON u.id = k.user_id
-        LEFT JOIN user_tiers AS t ON t.user_id = k.user_id
-        WHERE k.key_hash = ?
-        """,
-        (key_hash,),
-    )
-    row = await cursor.fetchone()
-    await cursor.close()
-    if row is None:
+_FIND_BY_HASH = """
+    SELECT k.user_id, k.key_hash, k.is_active, k.inactive_reason, k.last_used_at, u.is_banned,
+           t.tier, t.expires_at
+    FROM api_keys AS k
+    JOIN users AS u ON u.id = k.user_id
+    LEFT JOIN user_tiers AS t ON t.user_id = k.user_id
+    WHERE k.key_hash = ?
+"""
+
+
+async def find_by_hash(db: Database, key_hash: str) -> OwnerRow | None:
+    """The key with this hash, its owner and the owner's tier row, in one indexed read.
+
+    It runs for every HTTP API request, so it goes through ``Database.read_now`` (a private
+    read-only connection, no wait for this process's lock); when that quick read is refused
+    (a rare WAL recovery, an in-memory database) the same query runs the usual way.
+    """
+    try:
+        rows = db.read_now(_FIND_BY_HASH, (key_hash,))
+    except sqlite3.Error as exc:
+        if str(db.path) != ":memory:":
+            logger.warning("quick key lookup refused (%s); reading the usual way", exc)
+        rows = await db.fetchall(_FIND_BY_HASH, (key_hash,))
+    if not rows:
         return None
+    row = rows[0]
     return OwnerRow(
         user_id=row[0],
         key_hash=row[1],
         is_active=bool(row[2]),
-        last_used_at=row[3],
-        is_banned=bool(row[4]),
-        tier=row[5],
-        tier_expires_at=row[6],
+        inactive_reason=row[3],
+        last_used_at=row[4],
+        is_banned=bool(row[5]),
+        tier=row[6],
+        tier_expires_at=row[7],
     )
 
 

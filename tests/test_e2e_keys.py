@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.services.keys import verify_key
+from tests.key_helpers import verify_key
 from storage.db import Database
 from tests.e2e_helpers import start_bot
 from tests.fakes.bot_api import FakeBotAPI

@@ -7,7 +7,8 @@ import re
 
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, GetChatMember, SendMessage
 
-from bot.services.keys import hash_key, verify_key
+from bot.services.keys import hash_key
+from tests.key_helpers import verify_key
 from tests.harness import BOT_ID, Harness, harness
 
 CH = -1001500000001

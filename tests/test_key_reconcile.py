@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from bot.services.keys import Change, KeyService, verify_key
+from bot.services.keys import Change, KeyService
+from tests.key_helpers import verify_key
 from bot.services.reconcile import KeyReconciler
 from bot.services.subscription import MembershipUnavailable
 from storage.db import Database
