@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 from bot.tiers import KINDS, TIERS, Limits, default_limits
@@ -321,7 +321,12 @@ def _max_tokens(env: Mapping[str, str]) -> int:
 MAX_KEY_RECHECK_PER_SECOND = 20.0
 
 
-def _key_recheck(env: Mapping[str, str]) -> dict[str, float | int]:
+class _KeyRecheckSettings(TypedDict):
+    key_recheck_per_second: float
+    key_recheck_interval: int
+
+
+def _key_recheck(env: Mapping[str, str]) -> _KeyRecheckSettings:
     per_second = _float(
         env, "KEY_RECHECK_PER_SECOND", 5.0, minimum=0.01, maximum=MAX_KEY_RECHECK_PER_SECOND
     )
@@ -334,7 +339,12 @@ def _key_recheck(env: Mapping[str, str]) -> dict[str, float | int]:
 API_RATE_PER_SECOND: Mapping[str, float] = {"free": 1.0, "tier1": 5.0, "tier2": 20.0}
 
 
-def _api(env: Mapping[str, str]) -> dict[str, object]:
+class _ApiSettings(TypedDict):
+    api_rate_per_second: Mapping[str, float]
+    api_max_body_bytes: int
+
+
+def _api(env: Mapping[str, str]) -> _ApiSettings:
     rates: dict[str, float] = {}
     for tier in TIERS:
         name = f"API_RATE_{tier.upper()}_PER_SECOND"
