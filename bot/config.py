@@ -155,7 +155,7 @@ def _float(
     if raw is None:
         return default
     if not _FLOAT_RE.fullmatch(raw):
-        raise ConfigError(name, f"must be a number, got {raw!r}")
+        raise ConfigError(name, f"must be a finite number, got {raw!r}")
     value = float(raw)
     if not math.isfinite(value):  # 1e400 overflows to inf
         raise ConfigError(name, f"must be a finite number, got {raw!r}")
@@ -164,10 +164,14 @@ def _float(
 
 def _in_range(name: str, value: _N, minimum: _N, maximum: _N) -> _N:
     if value < minimum:
-        raise ConfigError(name, f"must be at least {minimum:g}, got {value:g}")
+        raise ConfigError(name, f"must be at least {_show(minimum)}, got {_show(value)}")
     if value > maximum:
-        raise ConfigError(name, f"must be at most {maximum:g}, got {value:g}")
+        raise ConfigError(name, f"must be at most {_show(maximum)}, got {_show(value)}")
     return value
+
+
+def _show(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _admin_ids(env: Mapping[str, str]) -> frozenset[int]:
