@@ -8,6 +8,7 @@ the HTTP clients and the database are closed.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import signal
@@ -42,8 +43,11 @@ async def serve(settings: Settings) -> None:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
+            # A port in use or reserved is the port's fault; a name that doesn't resolve or
+            # an address this machine doesn't have is the host's.
+            name = "API_PORT" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "API_HOST"
             raise StartupError(
-                f"API_PORT: cannot listen on {settings.api_host}:{settings.api_port}: "
+                f"{name}: cannot listen on {settings.api_host}:{settings.api_port}: "
                 f"{exc.strerror or exc}"
             ) from None
         # Everything built so far lives until shutdown: keep it out of the collector's way.

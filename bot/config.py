@@ -7,14 +7,19 @@ one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 from bot.tiers import KINDS, TIERS, Limits, default_limits
+
+_N = TypeVar("_N", int, float)
 
 
 class ConfigError(Exception):
@@ -122,39 +127,51 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     return value.rstrip("/")
 
 
-def _int(
-    env: Mapping[str, str],
-    name: str,
-    default: int,
-    *,
-    minimum: int | None = None,
-    maximum: int | None = None,
-) -> int:
+# Numbers: plain ASCII decimal only. Python's int() and float() also take "1_000", other
+# scripts' digits, "nan" and "inf"; none of those is a sensible setting, and nan or inf
+# slip past every "at least"/"at most" check. Every numeric setting has a documented range
+# (README, configuration table), which also keeps it inside SQLite's 64-bit integers.
+_INT_RE = re.compile(r"[+-]?[0-9]{1,30}")
+_FLOAT_RE = re.compile(
+    r"[+-]?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][+-]?[0-9]{1,4})?"
+)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    """An integer setting within ``minimum``..``maximum`` (both inclusive)."""
     raw = _get(env, name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(name, f"must be an integer, got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise ConfigError(name, f"must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(name, f"must be at most {maximum}, got {value}")
-    return value
+    if not _INT_RE.fullmatch(raw):
+        raise ConfigError(name, f"must be a whole number, got {raw!r}")
+    return _in_range(name, int(raw), minimum, maximum)
 
 
-def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+def _float(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float
+) -> float:
+    """A finite number setting within ``minimum``..``maximum`` (both inclusive)."""
     raw = _get(env, name)
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(name, f"must be a number, got {raw!r}") from None
+    if not _FLOAT_RE.fullmatch(raw):
+        raise ConfigError(name, f"must be a finite number, got {raw!r}")
+    value = float(raw)
+    if not math.isfinite(value):  # 1e400 overflows to inf
+        raise ConfigError(name, f"must be a finite number, got {raw!r}")
+    return _in_range(name, value, minimum, maximum)
+
+
+def _in_range(name: str, value: _N, minimum: _N, maximum: _N) -> _N:
     if value < minimum:
-        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+        raise ConfigError(name, f"must be at least {_show(minimum)}, got {_show(value)}")
+    if value > maximum:
+        raise ConfigError(name, f"must be at most {_show(maximum)}, got {_show(value)}")
     return value
+
+
+def _show(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _admin_ids(env: Mapping[str, str]) -> frozenset[int]:
@@ -166,12 +183,17 @@ def _admin_ids(env: Mapping[str, str]) -> frozenset[int]:
         part = part.strip()
         if not part:
             continue
-        if not re.fullmatch(r"\d{1,20}", part):
+        if not re.fullmatch(r"[0-9]{1,19}", part) or int(part) > MAX_INT64:
             raise ConfigError(
                 "ADMIN_IDS", f"must be comma-separated Telegram user ids, got {part!r}"
             )
         ids.add(int(part))
     return frozenset(ids)
+
+
+MAX_INT64 = 2**63 - 1
+# The largest daily quota that is not "unlimited" (-1).
+MAX_DAILY_QUOTA = 1_000_000
 
 
 def _limits(env: Mapping[str, str]) -> dict[str, Limits]:
@@ -181,7 +203,7 @@ def _limits(env: Mapping[str, str]) -> dict[str, Limits]:
         daily = dict(current.daily)
         for kind in KINDS:
             name = f"QUOTA_{tier.upper()}_{kind.upper()}"
-            daily[kind] = _int(env, name, daily[kind])
+            daily[kind] = _int(env, name, daily[kind], minimum=-1, maximum=MAX_DAILY_QUOTA)
         per_minute = _int(
             env, f"RATE_{tier.upper()}_PER_MINUTE", current.per_minute, minimum=-1, maximum=100000
         )
@@ -245,21 +267,23 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         webhook_url=webhook_url,
         webhook_secret=secret,
         port=port,
-        api_host=_get(env, "API_HOST") or "0.0.0.0",
+        api_host=_api_host(env),
         api_port=_int(env, "API_PORT", default_api_port, minimum=1, maximum=65535),
         log_level=log_level,
         limits=_limits(env),
-        shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 20.0),
+        shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 20.0, minimum=0.0, maximum=3600.0),
         # chat (issue 3)
         system_prompt=(_get(env, "SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT).replace("\\n", "\n"),
         chat_history_messages=_int(env, "CHAT_HISTORY_MESSAGES", 20, minimum=2, maximum=1000),
         chat_history_chars=_int(env, "CHAT_HISTORY_CHARS", 12_000, minimum=1000, maximum=1_000_000),
-        chat_connect_timeout=_float(env, "CHAT_CONNECT_TIMEOUT", 10.0, minimum=0.1),
-        chat_first_token_timeout=_float(env, "CHAT_FIRST_TOKEN_TIMEOUT", 60.0, minimum=0.1),
-        chat_total_timeout=_float(env, "CHAT_TOTAL_TIMEOUT", 300.0, minimum=0.1),
+        chat_connect_timeout=_float(env, "CHAT_CONNECT_TIMEOUT", 10.0, minimum=0.1, maximum=600.0),
+        chat_first_token_timeout=_float(
+            env, "CHAT_FIRST_TOKEN_TIMEOUT", 60.0, minimum=0.1, maximum=3600.0
+        ),
+        chat_total_timeout=_float(env, "CHAT_TOTAL_TIMEOUT", 300.0, minimum=0.1, maximum=3600.0),
         # images and GIFs: how long one generation (and one wait in the queue) may take,
         # and how many generations run upstream at once (the rest wait in a FIFO queue)
-        generation_timeout=_float(env, "GENERATION_TIMEOUT", 300.0, minimum=1.0),
+        generation_timeout=_float(env, "GENERATION_TIMEOUT", 300.0, minimum=1.0, maximum=3600.0),
         generation_concurrency=_int(env, "GENERATION_CONCURRENCY", 4, minimum=1, maximum=1000),
         **_key_recheck(env),
         **_api(env),
@@ -269,6 +293,22 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         ),
         chat_max_tokens=_max_tokens(env),
     )
+
+
+# API_HOST: an IP address or a host name (resolved when the gateway starts listening).
+_HOSTNAME_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
+def _api_host(env: Mapping[str, str]) -> str:
+    host = _get(env, "API_HOST") or "0.0.0.0"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if len(host) > 253 or not _HOSTNAME_RE.fullmatch(host):
+            raise ConfigError(
+                "API_HOST", f"must be an IP address or a host name, got {host!r}"
+            ) from None
+    return host
 
 
 # Answer length. VisionCraft's default max_tokens is 512 (its documented range: 128-100000),
@@ -285,14 +325,15 @@ def _max_tokens(env: Mapping[str, str]) -> int:
 MAX_KEY_RECHECK_PER_SECOND = 20.0
 
 
-def _key_recheck(env: Mapping[str, str]) -> dict[str, float | int]:
-    per_second = _float(env, "KEY_RECHECK_PER_SECOND", 5.0, minimum=0.01)
-    if per_second > MAX_KEY_RECHECK_PER_SECOND:
-        raise ConfigError(
-            "KEY_RECHECK_PER_SECOND",
-            f"must be at most {MAX_KEY_RECHECK_PER_SECOND:g} (Telegram's limits), "
-            f"got {per_second:g}",
-        )
+class _KeyRecheckSettings(TypedDict):
+    key_recheck_per_second: float
+    key_recheck_interval: int
+
+
+def _key_recheck(env: Mapping[str, str]) -> _KeyRecheckSettings:
+    per_second = _float(
+        env, "KEY_RECHECK_PER_SECOND", 5.0, minimum=0.01, maximum=MAX_KEY_RECHECK_PER_SECOND
+    )
     interval = _int(env, "KEY_RECHECK_INTERVAL", 6 * 3600, minimum=60, maximum=30 * 86400)
     return {"key_recheck_per_second": per_second, "key_recheck_interval": interval}
 
@@ -302,11 +343,16 @@ def _key_recheck(env: Mapping[str, str]) -> dict[str, float | int]:
 API_RATE_PER_SECOND: Mapping[str, float] = {"free": 1.0, "tier1": 5.0, "tier2": 20.0}
 
 
-def _api(env: Mapping[str, str]) -> dict[str, object]:
+class _ApiSettings(TypedDict):
+    api_rate_per_second: Mapping[str, float]
+    api_max_body_bytes: int
+
+
+def _api(env: Mapping[str, str]) -> _ApiSettings:
     rates: dict[str, float] = {}
     for tier in TIERS:
         name = f"API_RATE_{tier.upper()}_PER_SECOND"
-        rate = _float(env, name, API_RATE_PER_SECOND[tier], minimum=-1.0)
+        rate = _float(env, name, API_RATE_PER_SECOND[tier], minimum=-1.0, maximum=10_000.0)
         if 0 <= rate < 0.01:
             raise ConfigError(name, "must be at least 0.01 (or negative for no limit)")
         rates[tier] = rate

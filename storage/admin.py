@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import aiosqlite
+from typing import Any
+
+from storage.sqlite import Connection
 
 KEY_NONE = "none"
 KEY_ACTIVE = "active"
 KEY_INACTIVE = "inactive"
 
 
-async def _value(conn: aiosqlite.Connection, sql: str, params: tuple = ()) -> int:
+async def _value(conn: Connection, sql: str, params: tuple[Any, ...] = ()) -> int:
     cursor = await conn.execute(sql, params)
     row = await cursor.fetchone()
     await cursor.close()
     return int(row[0]) if row and row[0] is not None else 0
 
 
-async def key_status(conn: aiosqlite.Connection, user_id: int) -> str:
+async def key_status(conn: Connection, user_id: int) -> str:
     """none / active / inactive for the user's API key."""
     cursor = await conn.execute("SELECT is_active FROM api_keys WHERE user_id = ?", (user_id,))
     row = await cursor.fetchone()
@@ -26,7 +28,7 @@ async def key_status(conn: aiosqlite.Connection, user_id: int) -> str:
     return KEY_ACTIVE if row[0] else KEY_INACTIVE
 
 
-async def count_users(conn: aiosqlite.Connection) -> dict[str, int]:
+async def count_users(conn: Connection) -> dict[str, int]:
     cursor = await conn.execute(
         "SELECT COUNT(*), COALESCE(SUM(is_banned), 0), COALESCE(SUM(blocked_bot), 0) FROM users"
     )
@@ -36,11 +38,11 @@ async def count_users(conn: aiosqlite.Connection) -> dict[str, int]:
     return {"total": int(row[0]), "banned": int(row[1]), "blocked_bot": int(row[2])}
 
 
-async def count_active_keys(conn: aiosqlite.Connection) -> int:
+async def count_active_keys(conn: Connection) -> int:
     return await _value(conn, "SELECT COUNT(*) FROM api_keys WHERE is_active = 1")
 
 
-async def usage_on(conn: aiosqlite.Connection, day: str) -> dict[str, int]:
+async def usage_on(conn: Connection, day: str) -> dict[str, int]:
     """Requests per kind on a UTC day, all users together."""
     cursor = await conn.execute(
         "SELECT kind, SUM(used) FROM usage_daily WHERE day = ? GROUP BY kind", (day,)
@@ -50,7 +52,7 @@ async def usage_on(conn: aiosqlite.Connection, day: str) -> dict[str, int]:
     return {row[0]: int(row[1]) for row in rows}
 
 
-async def set_banned(conn: aiosqlite.Connection, user_id: int, banned: bool, now: int) -> bool:
+async def set_banned(conn: Connection, user_id: int, banned: bool, now: int) -> bool:
     """Ban or unban; False when the user is unknown. The API key is not touched: the key
     service refuses the keys of banned users itself (``users.is_banned``)."""
     cursor = await conn.execute(
@@ -62,15 +64,15 @@ async def set_banned(conn: aiosqlite.Connection, user_id: int, banned: bool, now
     return found
 
 
-async def user_exists(conn: aiosqlite.Connection, user_id: int) -> bool:
+async def user_exists(conn: Connection, user_id: int) -> bool:
     return await _value(conn, "SELECT COUNT(*) FROM users WHERE id = ?", (user_id,)) == 1
 
 
-async def mark_blocked_bot(conn: aiosqlite.Connection, user_id: int) -> None:
+async def mark_blocked_bot(conn: Connection, user_id: int) -> None:
     await conn.execute("UPDATE users SET blocked_bot = 1 WHERE id = ?", (user_id,))
 
 
-async def language_of(conn: aiosqlite.Connection, user_id: int) -> str | None:
+async def language_of(conn: Connection, user_id: int) -> str | None:
     cursor = await conn.execute("SELECT language_code FROM users WHERE id = ?", (user_id,))
     row = await cursor.fetchone()
     await cursor.close()

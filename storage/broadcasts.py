@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
+from storage.sqlite import Connection
 
 RUNNING = "running"
 DONE = "done"
@@ -26,7 +26,7 @@ class BroadcastRow:
 _COLUMNS = "id, admin_id, text, status, last_user, sent, failed, created_at, finished_at"
 
 
-async def create(conn: aiosqlite.Connection, *, admin_id: int, text: str, now: int) -> BroadcastRow:
+async def create(conn: Connection, *, admin_id: int, text: str, now: int) -> BroadcastRow:
     cursor = await conn.execute(
         f"INSERT INTO broadcasts (admin_id, text, created_at) VALUES (?, ?, ?) "
         f"RETURNING {_COLUMNS}",
@@ -38,14 +38,14 @@ async def create(conn: aiosqlite.Connection, *, admin_id: int, text: str, now: i
     return BroadcastRow(*row)
 
 
-async def get(conn: aiosqlite.Connection, broadcast_id: int) -> BroadcastRow | None:
+async def get(conn: Connection, broadcast_id: int) -> BroadcastRow | None:
     cursor = await conn.execute(f"SELECT {_COLUMNS} FROM broadcasts WHERE id = ?", (broadcast_id,))
     row = await cursor.fetchone()
     await cursor.close()
     return None if row is None else BroadcastRow(*row)
 
 
-async def running(conn: aiosqlite.Connection) -> list[BroadcastRow]:
+async def running(conn: Connection) -> list[BroadcastRow]:
     cursor = await conn.execute(
         f"SELECT {_COLUMNS} FROM broadcasts WHERE status = ? ORDER BY id", (RUNNING,)
     )
@@ -55,7 +55,7 @@ async def running(conn: aiosqlite.Connection) -> list[BroadcastRow]:
 
 
 async def next_recipients(
-    conn: aiosqlite.Connection, *, after: int, limit: int
+    conn: Connection, *, after: int, limit: int
 ) -> list[tuple[int, str | None]]:
     """(user id, language code) of the next users in id order who may get a broadcast."""
     cursor = await conn.execute(
@@ -68,7 +68,7 @@ async def next_recipients(
     return [(int(row[0]), row[1]) for row in rows]
 
 
-async def count_remaining(conn: aiosqlite.Connection, *, after: int) -> int:
+async def count_remaining(conn: Connection, *, after: int) -> int:
     cursor = await conn.execute(
         "SELECT COUNT(*) FROM users WHERE id > ? AND is_banned = 0 AND blocked_bot = 0", (after,)
     )
@@ -78,7 +78,7 @@ async def count_remaining(conn: aiosqlite.Connection, *, after: int) -> int:
 
 
 async def advance(
-    conn: aiosqlite.Connection, broadcast_id: int, *, user_id: int, sent: int, failed: int
+    conn: Connection, broadcast_id: int, *, user_id: int, sent: int, failed: int
 ) -> None:
     """Record one recipient's outcome (only moving forward, so a replay cannot count twice)."""
     await conn.execute(
@@ -88,7 +88,7 @@ async def advance(
     )
 
 
-async def finish(conn: aiosqlite.Connection, broadcast_id: int, now: int) -> None:
+async def finish(conn: Connection, broadcast_id: int, now: int) -> None:
     await conn.execute(
         "UPDATE broadcasts SET status = ?, finished_at = ? WHERE id = ?",
         (DONE, now, broadcast_id),

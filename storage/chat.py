@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
+from storage.sqlite import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +18,7 @@ class StoredMessage:
     model: str | None
 
 
-async def recent(conn: aiosqlite.Connection, scope: int, limit: int) -> list[StoredMessage]:
+async def recent(conn: Connection, scope: int, limit: int) -> list[StoredMessage]:
     """The newest ``limit`` messages of ``scope``, oldest first."""
     cursor = await conn.execute(
         "SELECT id, role, content, model FROM messages WHERE scope = ? ORDER BY id DESC LIMIT ?",
@@ -30,7 +30,7 @@ async def recent(conn: aiosqlite.Connection, scope: int, limit: int) -> list[Sto
 
 
 async def append(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     scope: int,
     role: str,
     content: str,
@@ -44,7 +44,7 @@ async def append(
     )
 
 
-async def prune(conn: aiosqlite.Connection, scope: int, keep: int) -> int:
+async def prune(conn: Connection, scope: int, keep: int) -> int:
     """Delete all but the newest ``keep`` messages of ``scope``; returns how many went."""
     cursor = await conn.execute(
         "DELETE FROM messages WHERE scope = ? AND id < COALESCE(("
@@ -57,16 +57,14 @@ async def prune(conn: aiosqlite.Connection, scope: int, keep: int) -> int:
     return count
 
 
-async def clear(conn: aiosqlite.Connection, scope: int) -> int:
+async def clear(conn: Connection, scope: int) -> int:
     cursor = await conn.execute("DELETE FROM messages WHERE scope = ?", (scope,))
     count = cursor.rowcount
     await cursor.close()
     return count
 
 
-async def set_chat_model(
-    conn: aiosqlite.Connection, user_id: int, model: str | None, *, now: int
-) -> bool:
+async def set_chat_model(conn: Connection, user_id: int, model: str | None, *, now: int) -> bool:
     """Store the user's chat model (None: the operator's default). False if no such user."""
     cursor = await conn.execute(
         "UPDATE users SET chat_model = ?, updated_at = ? WHERE id = ?", (model, now, user_id)
@@ -76,7 +74,7 @@ async def set_chat_model(
     return changed > 0
 
 
-async def get_chat_model(conn: aiosqlite.Connection, user_id: int) -> str | None:
+async def get_chat_model(conn: Connection, user_id: int) -> str | None:
     cursor = await conn.execute("SELECT chat_model FROM users WHERE id = ?", (user_id,))
     row = await cursor.fetchone()
     await cursor.close()

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,12 @@ BUSY_TIMEOUT_MS = 10_000
 READ_NOW_BUSY_TIMEOUT_MS = 200
 
 T = TypeVar("T")
+
+# Set inside ``Database.durable()``: the writes of this task commit with synchronous = FULL.
+# A context variable, not a connection setting flipped for the block: the connection is
+# shared, and another task's commit in between must neither pay for the flush nor, worse,
+# switch it off for this one.
+_durable: ContextVar[bool] = ContextVar("durable", default=False)
 
 
 class DatabaseError(Exception):
@@ -52,6 +59,8 @@ class Database:
                 raise DatabaseError(
                     f"cannot create folder {self.path.parent}: {exc.strerror}"
                 ) from None
+        if self.path.is_dir():
+            raise DatabaseError(f"{self.path} is a folder, not a database file")
         try:
             conn = await sqlite.connect(self.path, busy_timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlite3.Error as exc:
@@ -65,10 +74,24 @@ class Database:
             if run_migrations:
                 async with self._lock:
                     await migrate(conn)
+            await self._check_writable()
         except (sqlite3.Error, SchemaTooNew) as exc:
             await self.close()
             raise DatabaseError(f"cannot use {self.path}: {exc}") from None
         return self
+
+    async def _check_writable(self) -> None:
+        """Fail now, not at the first payment: SQLite opens a file it may not write (a
+        read-only file, or its -wal/-shm files can't be written) read-only without a word,
+        and ``BEGIN IMMEDIATE`` still succeeds there. Only a real write tells; this one is
+        rolled back."""
+        await self._begin_immediate()
+        raw = self.conn.raw
+        try:
+            raw.execute("CREATE TABLE write_probe (x INTEGER)")
+        finally:
+            raw.execute("ROLLBACK")
+            self._lock.release()
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -90,7 +113,8 @@ class Database:
         while True:
             async with self._lock:
                 try:
-                    return attempt(conn.raw)
+                    with self._synchronous(conn.raw):
+                        return attempt(conn.raw)
                 except sqlite3.OperationalError as exc:
                     if not is_busy(exc):
                         raise
@@ -108,12 +132,17 @@ class Database:
         loop = asyncio.get_running_loop()
         deadline: float | None = None
         delay = 0.001
+        durable = _durable.get()
         while True:
             await self._lock.acquire()
             try:
+                if durable:
+                    conn.raw.execute("PRAGMA synchronous = FULL")
                 conn.raw.execute("BEGIN IMMEDIATE")
                 return  # the lock stays held: the transaction is this coroutine's
             except sqlite3.OperationalError as exc:
+                if durable:
+                    conn.raw.execute("PRAGMA synchronous = NORMAL")
                 self._lock.release()
                 if not is_busy(exc):
                     raise
@@ -122,10 +151,25 @@ class Database:
                 if now >= deadline:
                     raise
             except BaseException:
+                if durable:
+                    conn.raw.execute("PRAGMA synchronous = NORMAL")
                 self._lock.release()
                 raise
             await asyncio.sleep(min(delay, max(deadline - loop.time(), 0.0)))
             delay = min(delay * 2, 0.05)
+
+    @contextmanager
+    def _synchronous(self, raw: sqlite3.Connection) -> Iterator[None]:
+        """With the lock held: the commits inside are flushed to disk when the calling task
+        is in :meth:`durable`. Setting, write, commit and restore share one hold."""
+        if not _durable.get():
+            yield
+            return
+        raw.execute("PRAGMA synchronous = FULL")
+        try:
+            yield
+        finally:
+            raw.execute("PRAGMA synchronous = NORMAL")
 
     def read_now(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """A blocking read on a private read-only connection, in the caller's thread.
@@ -138,6 +182,8 @@ class Database:
         """
         if self._conn is None:
             raise RuntimeError("database is not connected")
+        if str(self.path) == ":memory:":
+            raise sqlite3.OperationalError("no quick reads of an in-memory database")
         reader = self._reader
         if reader is None:
             uri = self.path.resolve().as_uri() + "?mode=ro"
@@ -166,20 +212,37 @@ class Database:
                     conn.raw.execute("ROLLBACK")
                 raise
         finally:
+            if _durable.get():
+                conn.raw.execute("PRAGMA synchronous = NORMAL")
             self._lock.release()
 
     @asynccontextmanager
-    async def durable(self) -> AsyncIterator[None]:
-        """Commits inside are flushed to disk before they return (``synchronous = FULL``):
-        with the usual ``NORMAL`` in WAL mode a power cut may lose the last commits (never
-        consistency). For the few writes that must survive one: a payment on arrival."""
+    async def snapshot(self) -> AsyncIterator[sqlite.Connection]:
+        """A read-only view: a deferred ``BEGIN`` … ``COMMIT``. Several reads inside see
+        one consistent state, and no write lock is taken: in WAL mode the reads go on while
+        another process (or connection) is writing. Only for reads."""
         async with self._lock:
-            self.conn.raw.execute("PRAGMA synchronous = FULL")
+            conn = self.conn
+            conn.raw.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.raw.execute("COMMIT")
+
+    @asynccontextmanager
+    async def durable(self) -> AsyncIterator[None]:
+        """This task's commits inside are flushed to disk before they return
+        (``synchronous = FULL``): with the usual ``NORMAL`` in WAL mode a power cut may lose
+        the last commits (never consistency). For the few writes that must survive one: a
+        payment on arrival. Each write sets FULL, commits and restores NORMAL in one hold
+        of the lock, so overlapping durable writes (webhook mode) each get their flush and
+        other tasks' commits in between keep NORMAL."""
+        token = _durable.set(True)
         try:
             yield
         finally:
-            async with self._lock:
-                self.conn.raw.execute("PRAGMA synchronous = NORMAL")
+            _durable.reset(token)
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[sqlite.Connection]:
@@ -189,7 +252,9 @@ class Database:
         finds the database locked by another process waits with the lock held (unlike
         :meth:`transaction`)."""
         async with self._lock:
-            yield self.conn
+            conn = self.conn
+            with self._synchronous(conn.raw):
+                yield conn
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One statement in its own implicit transaction; returns rowcount."""
@@ -210,7 +275,8 @@ class Database:
         def attempt(raw: sqlite3.Connection) -> sqlite3.Row | None:
             cursor = raw.execute(sql, values)
             try:
-                return cursor.fetchone()
+                row: sqlite3.Row | None = cursor.fetchone()
+                return row
             finally:
                 cursor.close()
 

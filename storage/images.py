@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import aiosqlite
+from storage.sqlite import Connection
 
 
-async def set_image_settings(
-    conn: aiosqlite.Connection, user_id: int, settings_json: str, now: int
-) -> bool:
+async def set_image_settings(conn: Connection, user_id: int, settings_json: str, now: int) -> bool:
     """Store the JSON; returns False if the user does not exist."""
     cursor = await conn.execute(
         "UPDATE users SET image_settings = ?, updated_at = ? WHERE id = ?",

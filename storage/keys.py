@@ -1,15 +1,23 @@
 """The api_keys table: one key per user, stored only as a SHA-256 hash and a display prefix.
 
-Functions take a connection; the caller owns the transaction. Every state change is one
-conditional UPDATE whose rowcount says whether it happened, so concurrent callers (a
-``chat_member`` update, the reconciliation task, a ``/key``) never flip a key twice.
+Functions take a connection; the caller owns the transaction (or the snapshot, for reads).
+:func:`find_by_hash`, the HTTP API's per-request lookup, takes the database itself. Every
+state change is one conditional UPDATE whose rowcount says whether it happened, so
+concurrent callers (a ``chat_member`` update, the reconciliation task, a ``/key``) never
+flip a key twice.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
-import aiosqlite
+from storage.db import Database
+from storage.sqlite import Connection
+
+logger = logging.getLogger(__name__)
 
 LEFT_CHANNEL = "left_channel"
 REVOKED = "revoked"
@@ -32,7 +40,7 @@ class KeyRow:
     checked_at: int | None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> KeyRow:
+    def from_row(cls, row: sqlite3.Row) -> KeyRow:
         return cls(
             user_id=row["user_id"],
             key_hash=row["key_hash"],
@@ -52,20 +60,21 @@ class OwnerRow:
     user_id: int
     key_hash: str
     is_active: bool
+    inactive_reason: str | None  # left_channel | revoked | banned
     last_used_at: int | None
     is_banned: bool
     tier: str | None
     tier_expires_at: int | None
 
 
-async def _rowcount(conn: aiosqlite.Connection, sql: str, params: tuple) -> int:
+async def _rowcount(conn: Connection, sql: str, params: tuple[Any, ...]) -> int:
     cursor = await conn.execute(sql, params)
     count = cursor.rowcount
     await cursor.close()
     return count
 
 
-async def get(conn: aiosqlite.Connection, user_id: int) -> KeyRow | None:
+async def get(conn: Connection, user_id: int) -> KeyRow | None:
     cursor = await conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE user_id = ?", (user_id,))
     row = await cursor.fetchone()
     await cursor.close()
@@ -73,7 +82,7 @@ async def get(conn: aiosqlite.Connection, user_id: int) -> KeyRow | None:
 
 
 async def insert_if_absent(
-    conn: aiosqlite.Connection, *, user_id: int, key_hash: str, prefix: str, now: int
+    conn: Connection, *, user_id: int, key_hash: str, prefix: str, now: int
 ) -> KeyRow | None:
     """Create the user's key unless they already have one; None when they do."""
     cursor = await conn.execute(
@@ -91,7 +100,7 @@ async def insert_if_absent(
 
 
 async def replace(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     user_id: int,
     expected_prefix: str,
@@ -116,7 +125,7 @@ async def replace(
     return None if row is None else KeyRow.from_row(row)
 
 
-async def revoke(conn: aiosqlite.Connection, *, user_id: int, expected_prefix: str) -> bool:
+async def revoke(conn: Connection, *, user_id: int, expected_prefix: str) -> bool:
     """Switch the key off for good (only a new key replaces it). False if already revoked
     or the current key is not the expected one."""
     return (
@@ -130,7 +139,7 @@ async def revoke(conn: aiosqlite.Connection, *, user_id: int, expected_prefix: s
     )
 
 
-async def deactivate(conn: aiosqlite.Connection, *, user_id: int, reason: str, now: int) -> bool:
+async def deactivate(conn: Connection, *, user_id: int, reason: str, now: int) -> bool:
     """Active -> inactive for ``reason``; False when it was not active."""
     return (
         await _rowcount(
@@ -143,7 +152,7 @@ async def deactivate(conn: aiosqlite.Connection, *, user_id: int, reason: str, n
     )
 
 
-async def reactivate(conn: aiosqlite.Connection, *, user_id: int, reason: str, now: int) -> bool:
+async def reactivate(conn: Connection, *, user_id: int, reason: str, now: int) -> bool:
     """Inactive for ``reason`` -> active; a key switched off for any other reason (revoked)
     stays off. False when nothing changed."""
     return (
@@ -157,39 +166,50 @@ async def reactivate(conn: aiosqlite.Connection, *, user_id: int, reason: str, n
     )
 
 
-async def mark_checked(conn: aiosqlite.Connection, *, user_id: int, now: int) -> None:
+async def mark_checked(conn: Connection, *, user_id: int, now: int) -> None:
     await conn.execute("UPDATE api_keys SET checked_at = ? WHERE user_id = ?", (now, user_id))
 
 
-async def find_by_hash(conn: aiosqlite.Connection, key_hash: str) -> OwnerRow | None:
-    cursor = await conn.execute(
-        """
-        SELECT k.user_id, k.key_hash, k.is_active, k.last_used_at, u.is_banned,
-               t.tier, t.expires_at
-        FROM api_keys AS k
-        JOIN users AS u ON u.id = k.user_id
-        LEFT JOIN user_tiers AS t ON t.user_id = k.user_id
-        WHERE k.key_hash = ?
-        """,
-        (key_hash,),
-    )
-    row = await cursor.fetchone()
-    await cursor.close()
-    if row is None:
+_FIND_BY_HASH = """
+    SELECT k.user_id, k.key_hash, k.is_active, k.inactive_reason, k.last_used_at, u.is_banned,
+           t.tier, t.expires_at
+    FROM api_keys AS k
+    JOIN users AS u ON u.id = k.user_id
+    LEFT JOIN user_tiers AS t ON t.user_id = k.user_id
+    WHERE k.key_hash = ?
+"""
+
+
+async def find_by_hash(db: Database, key_hash: str) -> OwnerRow | None:
+    """The key with this hash, its owner and the owner's tier row, in one indexed read.
+
+    It runs for every HTTP API request, so it goes through ``Database.read_now`` (a private
+    read-only connection, no wait for this process's lock); when that quick read is refused
+    (a rare WAL recovery, an in-memory database) the same query runs the usual way.
+    """
+    try:
+        rows = db.read_now(_FIND_BY_HASH, (key_hash,))
+    except sqlite3.Error as exc:
+        if str(db.path) != ":memory:":
+            logger.warning("quick key lookup refused (%s); reading the usual way", exc)
+        rows = await db.fetchall(_FIND_BY_HASH, (key_hash,))
+    if not rows:
         return None
+    row = rows[0]
     return OwnerRow(
         user_id=row[0],
         key_hash=row[1],
         is_active=bool(row[2]),
-        last_used_at=row[3],
-        is_banned=bool(row[4]),
-        tier=row[5],
-        tier_expires_at=row[6],
+        inactive_reason=row[3],
+        last_used_at=row[4],
+        is_banned=bool(row[5]),
+        tier=row[6],
+        tier_expires_at=row[7],
     )
 
 
 async def touch_used(
-    conn: aiosqlite.Connection, *, user_id: int, key_hash: str, now: int, resolution: int
+    conn: Connection, *, user_id: int, key_hash: str, now: int, resolution: int
 ) -> None:
     """Record a use, at most once per ``resolution`` seconds (saves a write per request)."""
     await conn.execute(
@@ -200,7 +220,7 @@ async def touch_used(
 
 
 async def due_for_check(
-    conn: aiosqlite.Connection, *, after_user: int, checked_before: int, limit: int
+    conn: Connection, *, after_user: int, checked_before: int, limit: int
 ) -> list[int]:
     """Owners whose key follows the channel (active, or off because they left) and was last
     checked at or before ``checked_before``, in user id order after ``after_user``."""
@@ -220,7 +240,7 @@ async def due_for_check(
     return [int(row[0]) for row in rows]
 
 
-async def oldest_check(conn: aiosqlite.Connection) -> int | None:
+async def oldest_check(conn: Connection) -> int | None:
     """The oldest ``checked_at`` among keys that follow the channel (0 if one was never
     checked); None when there are none."""
     cursor = await conn.execute(
@@ -233,7 +253,7 @@ async def oldest_check(conn: aiosqlite.Connection) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-async def owner_profile(conn: aiosqlite.Connection, user_id: int) -> tuple[str | None, bool] | None:
+async def owner_profile(conn: Connection, user_id: int) -> tuple[str | None, bool] | None:
     """(language_code, blocked_bot) of a user, for notices about their key."""
     cursor = await conn.execute(
         "SELECT language_code, blocked_bot FROM users WHERE id = ?", (user_id,)
@@ -243,13 +263,13 @@ async def owner_profile(conn: aiosqlite.Connection, user_id: int) -> tuple[str |
     return None if row is None else (row[0], bool(row[1]))
 
 
-async def is_banned(conn: aiosqlite.Connection, user_id: int) -> bool:
+async def is_banned(conn: Connection, user_id: int) -> bool:
     cursor = await conn.execute("SELECT is_banned FROM users WHERE id = ?", (user_id,))
     row = await cursor.fetchone()
     await cursor.close()
     return bool(row and row[0])
 
 
-async def mark_blocked_bot(conn: aiosqlite.Connection, user_id: int) -> None:
+async def mark_blocked_bot(conn: Connection, user_id: int) -> None:
     """The user blocked the bot (a send failed with 403); cleared when they write again."""
     await conn.execute("UPDATE users SET blocked_bot = 1 WHERE id = ?", (user_id,))

@@ -7,7 +7,7 @@ that has shipped: append a new one. Each runs in its own transaction together wi
 
 from __future__ import annotations
 
-import aiosqlite
+from storage.sqlite import Connection
 
 _V1 = """
 CREATE TABLE users (
@@ -134,7 +134,7 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 LATEST = len(MIGRATIONS)
 
 
-async def schema_version(conn: aiosqlite.Connection) -> int:
+async def schema_version(conn: Connection) -> int:
     cursor = await conn.execute("PRAGMA user_version")
     row = await cursor.fetchone()
     await cursor.close()
@@ -147,7 +147,7 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-async def migrate(conn: aiosqlite.Connection, target: int = LATEST) -> int:
+async def migrate(conn: Connection, target: int = LATEST) -> int:
     """Bring the schema to ``target``; idempotent. Returns the version reached."""
     current = await schema_version(conn)
     if current > LATEST:

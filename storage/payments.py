@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
+from storage.sqlite import Connection
 
 RECEIVED = "received"  # recorded, not yet credited
 CREDITED = "credited"
@@ -45,7 +45,7 @@ _PAYMENT_COLUMNS = (
 )
 
 
-async def add_invoice(conn: aiosqlite.Connection, invoice: InvoiceRow) -> None:
+async def add_invoice(conn: Connection, invoice: InvoiceRow) -> None:
     await conn.execute(
         "INSERT INTO invoices (nonce, user_id, tier, days, amount, currency, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -61,7 +61,7 @@ async def add_invoice(conn: aiosqlite.Connection, invoice: InvoiceRow) -> None:
     )
 
 
-async def get_invoice(conn: aiosqlite.Connection, nonce: str) -> InvoiceRow | None:
+async def get_invoice(conn: Connection, nonce: str) -> InvoiceRow | None:
     cursor = await conn.execute(
         "SELECT nonce, user_id, tier, days, amount, currency, created_at "
         "FROM invoices WHERE nonce = ?",
@@ -72,7 +72,7 @@ async def get_invoice(conn: aiosqlite.Connection, nonce: str) -> InvoiceRow | No
     return None if row is None else InvoiceRow(*row)
 
 
-async def is_payload_paid(conn: aiosqlite.Connection, payload: str) -> bool:
+async def is_payload_paid(conn: Connection, payload: str) -> bool:
     """A payment for this payload exists and was not refunded."""
     cursor = await conn.execute(
         "SELECT 1 FROM payments WHERE payload = ? AND status != ? LIMIT 1", (payload, REFUNDED)
@@ -82,7 +82,7 @@ async def is_payload_paid(conn: aiosqlite.Connection, payload: str) -> bool:
     return row is not None
 
 
-async def record(conn: aiosqlite.Connection, payment: PaymentRow) -> bool:
+async def record(conn: Connection, payment: PaymentRow) -> bool:
     """Insert a payment under its charge id; False when it was already recorded."""
     cursor = await conn.execute(
         f"""
@@ -110,7 +110,7 @@ async def record(conn: aiosqlite.Connection, payment: PaymentRow) -> bool:
     return inserted == 1
 
 
-async def get(conn: aiosqlite.Connection, charge_id: str) -> PaymentRow | None:
+async def get(conn: Connection, charge_id: str) -> PaymentRow | None:
     cursor = await conn.execute(
         f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE charge_id = ?", (charge_id,)
     )
@@ -119,7 +119,7 @@ async def get(conn: aiosqlite.Connection, charge_id: str) -> PaymentRow | None:
     return None if row is None else PaymentRow(*row)
 
 
-async def mark_credited(conn: aiosqlite.Connection, charge_id: str, now: int) -> PaymentRow | None:
+async def mark_credited(conn: Connection, charge_id: str, now: int) -> PaymentRow | None:
     """Move a payment from received to credited; None when it was not 'received'.
     This status transition is what makes crediting happen at most once."""
     cursor = await conn.execute(
@@ -132,7 +132,7 @@ async def mark_credited(conn: aiosqlite.Connection, charge_id: str, now: int) ->
     return None if row is None else PaymentRow(*row)
 
 
-async def mark_refunded(conn: aiosqlite.Connection, charge_id: str, now: int) -> PaymentRow | None:
+async def mark_refunded(conn: Connection, charge_id: str, now: int) -> PaymentRow | None:
     """Mark a payment refunded; None when it already was (or does not exist)."""
     cursor = await conn.execute(
         f"UPDATE payments SET status = ?, refunded_at = ? "
@@ -144,7 +144,7 @@ async def mark_refunded(conn: aiosqlite.Connection, charge_id: str, now: int) ->
     return None if row is None else PaymentRow(*row)
 
 
-async def pending(conn: aiosqlite.Connection) -> list[str]:
+async def pending(conn: Connection) -> list[str]:
     """Charge ids recorded but not yet credited (the bot stopped half-way)."""
     cursor = await conn.execute(
         "SELECT charge_id FROM payments WHERE status = ? ORDER BY created_at", (RECEIVED,)
@@ -154,7 +154,7 @@ async def pending(conn: aiosqlite.Connection) -> list[str]:
     return [row[0] for row in rows]
 
 
-async def earned_since(conn: aiosqlite.Connection, since: int, currency: str = "XTR") -> int:
+async def earned_since(conn: Connection, since: int, currency: str = "XTR") -> int:
     """Sum of payments in ``currency`` since ``since`` that were not refunded."""
     cursor = await conn.execute(
         "SELECT COALESCE(SUM(amount), 0) FROM payments "

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -137,7 +137,7 @@ class Connection:
         finally:
             cursor._cursor.close()
 
-    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Cursor:
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
         # Not retried: outside a transaction the rows before a lock error are already written.
         return Cursor(self._raw.executemany(sql, parameters))
 

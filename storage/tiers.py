@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
+from storage.sqlite import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class TierRow:
 COLUMNS = "user_id, tier, expires_at, source, trial_taken_at, reminded_at"
 
 
-async def get(conn: aiosqlite.Connection, user_id: int) -> TierRow | None:
+async def get(conn: Connection, user_id: int) -> TierRow | None:
     cursor = await conn.execute(f"SELECT {COLUMNS} FROM user_tiers WHERE user_id = ?", (user_id,))
     row = await cursor.fetchone()
     await cursor.close()
@@ -30,7 +30,7 @@ async def get(conn: aiosqlite.Connection, user_id: int) -> TierRow | None:
 
 
 async def put(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     user_id: int,
     tier: str,
@@ -55,7 +55,7 @@ async def put(
 
 
 async def start_trial(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     user_id: int,
     tier: str,
@@ -90,7 +90,7 @@ async def start_trial(
 
 
 async def due_reminders(
-    conn: aiosqlite.Connection, *, now: int, within: int, limit: int = 500
+    conn: Connection, *, now: int, within: int, limit: int = 500
 ) -> list[TierRow]:
     """Paid or granted periods ending within ``within`` seconds that were not reminded of.
     Trials (24 hours long) get no reminder."""
@@ -111,9 +111,7 @@ async def due_reminders(
     return [TierRow(*row) for row in rows]
 
 
-async def claim_reminder(
-    conn: aiosqlite.Connection, *, user_id: int, expires_at: int, now: int
-) -> bool:
+async def claim_reminder(conn: Connection, *, user_id: int, expires_at: int, now: int) -> bool:
     """Mark the reminder for this period as sent; False if it already was (or the period
     changed meanwhile)."""
     cursor = await conn.execute(
@@ -126,7 +124,7 @@ async def claim_reminder(
     return changed == 1
 
 
-async def count_active(conn: aiosqlite.Connection, *, now: int) -> dict[str, int]:
+async def count_active(conn: Connection, *, now: int) -> dict[str, int]:
     """Users per tier in force now (users without a tier in force are not counted)."""
     cursor = await conn.execute(
         "SELECT tier, COUNT(*) FROM user_tiers "

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import aiosqlite
+import sqlite3
+
+from storage.sqlite import Connection
 
 
 async def spend(
-    conn: aiosqlite.Connection, *, user_id: int, day: str, kind: str, limit: int, amount: int = 1
+    conn: Connection, *, user_id: int, day: str, kind: str, limit: int, amount: int = 1
 ) -> int | None:
     """Add ``amount`` to today's counter if it stays within ``limit`` (negative = unlimited).
 
@@ -29,16 +31,14 @@ async def spend(
     return None if row is None else int(row[0])
 
 
-async def refund(
-    conn: aiosqlite.Connection, *, user_id: int, day: str, kind: str, amount: int = 1
-) -> None:
+async def refund(conn: Connection, *, user_id: int, day: str, kind: str, amount: int = 1) -> None:
     await conn.execute(
         "UPDATE usage_daily SET used = MAX(used - ?, 0) WHERE user_id = ? AND day = ? AND kind = ?",
         (amount, user_id, day, kind),
     )
 
 
-async def used_on(conn: aiosqlite.Connection, *, user_id: int, day: str) -> dict[str, int]:
+async def used_on(conn: Connection, *, user_id: int, day: str) -> dict[str, int]:
     cursor = await conn.execute(
         "SELECT kind, used FROM usage_daily WHERE user_id = ? AND day = ?", (user_id, day)
     )
@@ -48,7 +48,7 @@ async def used_on(conn: aiosqlite.Connection, *, user_id: int, day: str) -> dict
 
 
 async def hold(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     user_id: int,
     chat_id: int | None,
@@ -69,7 +69,7 @@ async def hold(
     return hold_id
 
 
-async def release(conn: aiosqlite.Connection, hold_id: int) -> bool:
+async def release(conn: Connection, hold_id: int) -> bool:
     """Forget a hold (its work ended); False if it was already gone."""
     cursor = await conn.execute("DELETE FROM quota_holds WHERE id = ?", (hold_id,))
     gone = cursor.rowcount == 1
@@ -77,7 +77,7 @@ async def release(conn: aiosqlite.Connection, hold_id: int) -> bool:
     return gone
 
 
-async def holds(conn: aiosqlite.Connection) -> list[aiosqlite.Row]:
+async def holds(conn: Connection) -> list[sqlite3.Row]:
     cursor = await conn.execute(
         "SELECT id, user_id, chat_id, day, kind, amount FROM quota_holds ORDER BY id"
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
+from storage.sqlite import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +22,7 @@ class UserRow:
     created_at: int
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> UserRow:
+    def from_row(cls, row: sqlite3.Row) -> UserRow:
         return cls(
             id=row["id"],
             username=row["username"],
@@ -43,7 +44,7 @@ _COLUMNS = (
 
 
 async def upsert(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     user_id: int,
     username: str | None,
@@ -76,7 +77,7 @@ async def upsert(
     return UserRow.from_row(row)
 
 
-async def get(conn: aiosqlite.Connection, user_id: int) -> UserRow | None:
+async def get(conn: Connection, user_id: int) -> UserRow | None:
     cursor = await conn.execute(f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,))
     row = await cursor.fetchone()
     await cursor.close()

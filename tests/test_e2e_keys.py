@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from bot.services.keys import verify_key
 from storage.db import Database
 from tests.e2e_helpers import start_bot
 from tests.fakes.bot_api import FakeBotAPI
+from tests.key_helpers import verify_key
 
 TOKEN = "555777:E2Ekeys-e2eTOKEN_e2etokenE2ETOKEN12"
 CH = -1001500000002

@@ -7,8 +7,9 @@ import re
 
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, GetChatMember, SendMessage
 
-from bot.services.keys import hash_key, verify_key
+from bot.services.keys import hash_key
 from tests.harness import BOT_ID, Harness, harness
+from tests.key_helpers import verify_key
 
 CH = -1001500000001
 CHANNEL = {"id": CH, "type": "channel", "title": "VC News", "username": "vc_news"}

@@ -6,10 +6,11 @@ import asyncio
 
 import pytest
 
-from bot.services.keys import Change, KeyService, verify_key
+from bot.services.keys import Change, KeyService
 from bot.services.reconcile import KeyReconciler
 from bot.services.subscription import MembershipUnavailable
 from storage.db import Database
+from tests.key_helpers import verify_key
 from tests.test_keys_service import NOW, add_user
 
 

@@ -14,9 +14,9 @@ from bot.services.keys import (
     StaleKeyAction,
     generate_key,
     hash_key,
-    verify_key,
 )
 from storage.db import Database
+from tests.key_helpers import verify_key
 
 NOW = 1_750_000_000
 
@@ -190,8 +190,9 @@ async def test_verify_unknown_key(keys: KeyService, db: Database):
 
 async def test_verify_returns_owner_tier_and_records_use(keys: KeyService, db: Database):
     issued = await keys.issue(1, now=NOW)
-    owner = await keys.verify_key(issued.key, now=NOW + 100)
-    assert owner is not None
+    verdict = await keys.verify_key(issued.key, now=NOW + 100)
+    owner = verdict.owner
+    assert owner is not None and verdict.refusal is None
     assert (owner.user_id, owner.tier, owner.tier_expires_at) == (1, "free", None)
     assert (await keys.get(1)).last_used_at == NOW + 100
 
@@ -206,9 +207,9 @@ async def test_verify_returns_owner_tier_and_records_use(keys: KeyService, db: D
         "VALUES (1, 'tier2', ?, 'payment', ?)",
         (NOW + 1000, NOW),
     )
-    owner = await keys.verify_key(issued.key, now=NOW + 200)
+    owner = (await keys.verify_key(issued.key, now=NOW + 200)).owner
     assert (owner.tier, owner.tier_expires_at) == ("tier2", NOW + 1000)
-    owner = await keys.verify_key(issued.key, now=NOW + 1000)  # expired
+    owner = (await keys.verify_key(issued.key, now=NOW + 1000)).owner  # expired
     assert (owner.tier, owner.tier_expires_at) == ("free", None)
 
 

@@ -77,7 +77,7 @@ class AdminService:
     async def stats(self, now: int | None = None) -> Stats:
         now = clock.now() if now is None else now
         day = clock.utc_day(now)
-        async with self.db.transaction() as conn:
+        async with self.db.snapshot() as conn:  # reads only: no write lock
             users = await admin_repo.count_users(conn)
             keys = await admin_repo.count_active_keys(conn)
             per_tier = await tiers_repo.count_active(conn, now=now)

@@ -4,7 +4,8 @@ A key is ``vc_`` followed by 40 characters of ``A-Z a-z 0-9`` from :mod:`secrets
 SHA-256 hash and the first 8 characters (for display) are stored; the plaintext exists in
 memory just long enough to be shown once.
 
-No Telegram here: the bot's handlers and the HTTP API (:func:`verify_key`) share these rules.
+No Telegram here: the bot's handlers and the HTTP API (:meth:`KeyService.verify_key`, the one
+way a key is checked) share these rules.
 Membership itself is decided elsewhere (``bot.services.subscription``) and passed in as a bool.
 """
 
@@ -44,10 +45,11 @@ __all__ = [
     "KeyOwner",
     "KeyService",
     "KeyStatus",
+    "KeyVerdict",
+    "Refusal",
     "StaleKeyAction",
     "generate_key",
     "hash_key",
-    "verify_key",
 ]
 
 
@@ -123,13 +125,31 @@ class KeyOwner:
     tier_expires_at: int | None
 
 
+class Refusal(enum.Enum):
+    """Why a key may not be used."""
+
+    INVALID = "invalid"  # malformed, unknown, or replaced by a newer key
+    REVOKED = "revoked"  # switched off for good by its owner
+    NOT_SUBSCRIBED = "not_subscribed"  # the owner left the channel (rejoining switches it on)
+    BANNED = "banned"  # the owner is banned
+    INACTIVE = "inactive"  # switched off for a reason this version does not know
+
+
+@dataclass(frozen=True, slots=True)
+class KeyVerdict:
+    """The answer to "may this key be used?": an owner, or the reason why not."""
+
+    owner: KeyOwner | None
+    refusal: Refusal | None = None
+
+
 class KeyService:
     def __init__(self, db: Database, *, last_used_resolution: int = LAST_USED_RESOLUTION) -> None:
         self.db = db
         self.last_used_resolution = last_used_resolution
 
     async def get(self, user_id: int) -> KeyInfo | None:
-        async with self.db.transaction() as conn:
+        async with self.db.snapshot() as conn:
             row = await keys_repo.get(conn, user_id)
             banned = await keys_repo.is_banned(conn, user_id)
         return None if row is None else KeyInfo.from_row(row, banned=banned)
@@ -213,48 +233,52 @@ class KeyService:
             return None
         return Change.REACTIVATED if member else Change.DEACTIVATED
 
-    async def verify_key(self, key: str, *, now: int | None = None) -> KeyOwner | None:
-        return await verify_key(self.db, key, now=now, resolution=self.last_used_resolution)
+    async def verify_key(self, key: str, *, now: int | None = None) -> KeyVerdict:
+        """Whether ``key`` may be used now, and by whom (with the tier in force); records
+        the use (``last_used_at``, at most once per ``last_used_resolution`` seconds).
+
+        One indexed read (no lock of this process taken: it runs for every HTTP API
+        request) and, at most once a minute per key, one write. Nothing is cached: a key
+        stops working the moment it is switched off."""
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+            return KeyVerdict(None, Refusal.INVALID)
+        now = clock.now() if now is None else now
+        digest = hash_key(key)
+        owner = await keys_repo.find_by_hash(self.db, digest)
+        if owner is None or not hmac.compare_digest(owner.key_hash, digest):
+            return KeyVerdict(None, Refusal.INVALID)
+        if owner.is_banned or owner.inactive_reason == BANNED:
+            return KeyVerdict(None, Refusal.BANNED)
+        if not owner.is_active:
+            refusal = {REVOKED: Refusal.REVOKED, LEFT_CHANNEL: Refusal.NOT_SUBSCRIBED}
+            return KeyVerdict(None, refusal.get(owner.inactive_reason or "", Refusal.INACTIVE))
+        resolution = self.last_used_resolution
+        if owner.last_used_at is None or owner.last_used_at <= now - resolution:
+            async with self.db.transaction() as conn:
+                await keys_repo.touch_used(
+                    conn, user_id=owner.user_id, key_hash=digest, now=now, resolution=resolution
+                )
+        tier, expires = owner.tier or FREE, owner.tier_expires_at
+        if tier == FREE or (expires is not None and expires <= now):
+            tier, expires = FREE, None
+        return KeyVerdict(KeyOwner(user_id=owner.user_id, tier=tier, tier_expires_at=expires))
 
     # -- for the reconciliation task and notices ------------------------------------------
+    # Reads go through a snapshot: no write lock, so they never hold up the HTTP API's writes.
     async def due_for_check(self, *, after_user: int, checked_before: int, limit: int) -> list[int]:
-        async with self.db.transaction() as conn:
+        async with self.db.snapshot() as conn:
             return await keys_repo.due_for_check(
                 conn, after_user=after_user, checked_before=checked_before, limit=limit
             )
 
     async def oldest_check(self) -> int | None:
-        async with self.db.transaction() as conn:
+        async with self.db.snapshot() as conn:
             return await keys_repo.oldest_check(conn)
 
     async def owner_profile(self, user_id: int) -> tuple[str | None, bool] | None:
-        async with self.db.transaction() as conn:
+        async with self.db.snapshot() as conn:
             return await keys_repo.owner_profile(conn, user_id)
 
     async def mark_blocked_bot(self, user_id: int) -> None:
         async with self.db.transaction() as conn:
             await keys_repo.mark_blocked_bot(conn, user_id)
-
-
-async def verify_key(
-    db: Database, key: str, *, now: int | None = None, resolution: int = LAST_USED_RESOLUTION
-) -> KeyOwner | None:
-    """The owner and tier in force of an active key; None for anything else (unknown,
-    malformed, inactive, revoked, or owned by a banned user). Records the use."""
-    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
-        return None
-    now = clock.now() if now is None else now
-    digest = hash_key(key)
-    async with db.transaction() as conn:
-        owner = await keys_repo.find_by_hash(conn, digest)
-        if owner is None or not hmac.compare_digest(owner.key_hash, digest):
-            return None
-        if not owner.is_active or owner.is_banned:
-            return None
-        await keys_repo.touch_used(
-            conn, user_id=owner.user_id, key_hash=digest, now=now, resolution=resolution
-        )
-    tier, expires = owner.tier or FREE, owner.tier_expires_at
-    if tier == FREE or (expires is not None and expires <= now):
-        tier, expires = FREE, None
-    return KeyOwner(user_id=owner.user_id, tier=tier, tier_expires_at=expires)
