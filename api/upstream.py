@@ -271,6 +271,9 @@ class Stream:
             except upstream.LineTooLong as exc:
                 logger.warning("%s: %s in its stream", label, exc)
                 self.failure = failed(label, "its stream carried an oversized event")
+                # Part of that line went out already: end it, so that the error event the
+                # caller gets next is an event of its own.
+                yield b"\n\n"
                 return
             except httpx.HTTPError as exc:
                 logger.warning("%s: the stream broke (%s)", label, type(exc).__name__)

@@ -94,7 +94,7 @@ class ImageClient:
         payload["token"] = self.api_key
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         # The read timeout is a little longer than the caller's own deadline, which wins.
-        timeouts = upstream.request_timeout(15.0, self.timeout + 10.0)
+        timeouts = upstream.request_timeout(15.0, self.timeout + min(10.0, self.timeout))
         try:
             async with upstream.open_response(
                 self.http,

@@ -530,7 +530,8 @@ class ScriptedUpstream:
     The response's status, headers and body go out over real HTTP (a body given as an async
     iterator is sent chunk by chunk as it is produced). Faults a responder can ask for:
 
-    * raise ``httpx.ConnectError``: the connection is closed before any answer;
+    * raise ``httpx.ConnectError`` (or ``ConnectTimeout``): the connection is closed before
+      any answer;
     * raise ``httpx.ReadTimeout``: no answer at all (until the client gives up);
     * a body iterator that raises: the connection is cut mid-body.
     """
@@ -573,7 +574,7 @@ class ScriptedUpstream:
             raise RuntimeError("ScriptedUpstream.responder is not set")
         try:
             answer = self.responder(rebuilt)
-        except httpx.ConnectError:
+        except (httpx.ConnectError, httpx.ConnectTimeout):
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=599)
