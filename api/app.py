@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +86,7 @@ def create_app(
         gatekeeper=Gatekeeper(db, channel=settings.required_channel),
         limiter=RateLimiter(settings.api_rate_per_second),
         quota=quota or QuotaService(db, settings.limits),
-        chat=ChatForwarder(timeouts=timeouts, redact=redactor.redact),
+        chat=ChatForwarder(clients.http, timeouts=timeouts, redact=redactor.redact),
         models=models,
         images=images,
     )
@@ -95,7 +95,6 @@ def create_app(
     )
     app[GATEWAY] = gateway
     app.on_response_prepare.append(_add_request_id)
-    app.cleanup_ctx.append(_forwarder_session)
     routes.setup(app)
     return app
 
@@ -160,14 +159,6 @@ def _http_error(exc: web.HTTPException) -> web.Response:
     else:
         error = ApiError(status, exc.reason or "Request failed.", type=INVALID_REQUEST)
     return error.response()
-
-
-async def _forwarder_session(app: web.Application) -> AsyncIterator[None]:
-    """The chat forwarder's connection pool lives as long as the app serves."""
-    forwarder = app[GATEWAY].chat
-    await forwarder.start()
-    yield
-    await forwarder.close()
 
 
 async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:

@@ -34,10 +34,6 @@ NEBULA_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 _SSL = ssl.create_default_context()
 
 
-def fast_transport() -> httpx.AsyncHTTPTransport:
-    return httpx.AsyncHTTPTransport(verify=_SSL)
-
-
 def http_client(**kwargs: Any) -> httpx.AsyncClient:
     kwargs.setdefault("timeout", 20)
     return httpx.AsyncClient(verify=_SSL, **kwargs)
@@ -143,7 +139,7 @@ async def running_gateway(
 ) -> AsyncIterator[RunningGateway]:
     settings = gateway_settings(tmp_path, upstream, **env)
     db = await Database(settings.database_path).connect()
-    clients = Clients.create(settings, transport=fast_transport())
+    clients = Clients.create(settings)  # the production HTTP client
     app = create_app(settings, db, clients, **(app_kwargs or {}))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
