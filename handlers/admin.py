@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aiogram import Bot, Router
+from aiogram import Bot, Router, html
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message, TelegramObject, User
@@ -65,7 +65,11 @@ async def cmd_grant(
 ) -> None:
     args = parse_grant(command.args)
     if args is None:
-        await message.answer(t("admin.grant_usage"))
+        first = (command.args or "").split()[:1]
+        if first and parse_user_id(first[0]) is None:
+            await message.answer(t("admin.invalid_user_id", text=html.quote(first[0][:64])))
+        else:
+            await message.answer(t("admin.grant_usage"))
         return
     plan = await payments.grant(args.user_id, args.tier, args.days)
     if plan.tier == FREE or plan.expires_at is None:
@@ -90,9 +94,13 @@ async def _set_banned(
     *,
     banned: bool,
 ) -> None:
-    user_id = parse_user_id(command.args)
+    text = (command.args or "").strip()
+    user_id = parse_user_id(text)
     if user_id is None:
-        await message.answer(t("admin.ban_usage" if banned else "admin.unban_usage"))
+        if text:
+            await message.answer(t("admin.invalid_user_id", text=html.quote(text[:64])))
+        else:
+            await message.answer(t("admin.ban_usage" if banned else "admin.unban_usage"))
         return
     if banned and user_id in settings.admin_ids:
         await message.answer(t("admin.ban_admin"))

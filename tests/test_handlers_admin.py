@@ -42,7 +42,7 @@ async def test_admin_commands_do_not_exist_for_others(tmp_path):
         assert "/stats — " in h.texts()[-1] and "/broadcast — " in h.texts()[-1]
 
 
-@pytest.mark.parametrize("args", ["", "1", "1 gold 3", "1 tier1 0", "x tier1 1", "1 tier1 99999"])
+@pytest.mark.parametrize("args", ["", "1", "1 gold 3", "1 tier1 0", "1 tier1 99999", "1 tier1 ٣"])
 async def test_grant_usage(tmp_path, args):
     async with admin_harness(tmp_path) as h:
         await h.message(ADMIN, f"/grant {args}".strip())
@@ -92,12 +92,50 @@ async def test_ban_refusals(tmp_path):
     async with admin_harness(tmp_path) as h:
         await h.message(ADMIN, "/ban")
         assert "Usage: <code>/ban user_id</code>" in h.texts()[-1]
-        await h.message(ADMIN, "/unban abc")
+        await h.message(ADMIN, "/unban")
         assert "Usage: <code>/unban user_id</code>" in h.texts()[-1]
         await h.message(ADMIN, "/ban 901")
         assert h.texts()[-1] == "An admin cannot be blocked."
         await h.message(ADMIN, "/ban 4242")
         assert "No user <code>4242</code>" in h.texts()[-1]
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "9223372036854775808",  # 2**63: past SQLite's INTEGER
+        "99999999999999999999",
+        "١٢٣",  # Arabic-Indic digits: int() reads them, Telegram ids are ASCII
+        "１２",  # fullwidth digits
+        "0",
+        "-5",
+        "abc",
+        "<b>1</b>",
+    ],
+)
+async def test_an_invalid_user_id_gets_a_clear_answer(tmp_path, arg):
+    async with admin_harness(tmp_path) as h:
+        await h.message(1, "/start")
+        for command in ("/ban", "/unban", "/grant"):
+            suffix = " tier1 3" if command == "/grant" else ""
+            await h.message(ADMIN, f"{command} {arg}{suffix}")
+            answer = h.texts()[-1]
+            assert "is not a user id" in answer and "9223372036854775807" in answer
+            assert "<b>1</b>" not in answer  # the argument is shown escaped
+        assert await h.db.fetchval("SELECT COUNT(*) FROM users WHERE is_banned = 1") == 0
+        assert await h.db.fetchval("SELECT COUNT(*) FROM user_tiers") == 0
+
+
+async def test_an_invalid_user_id_is_explained_in_russian(tmp_path):
+    async with admin_harness(tmp_path) as h:
+        await h.message(ADMIN, "/ban 9223372036854775808", language_code="ru")
+        assert "не user id" in h.texts()[-1]
+
+
+async def test_the_largest_user_id_is_accepted(tmp_path):
+    async with admin_harness(tmp_path) as h:
+        await h.message(ADMIN, "/ban 9223372036854775807")
+        assert "No user <code>9223372036854775807</code>" in h.texts()[-1]
 
 
 async def test_refund_revokes_and_second_refund_is_refused(tmp_path, monkeypatch):
