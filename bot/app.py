@@ -23,10 +23,11 @@ from bot.config import Settings
 from bot.factory import create_bot, create_dispatcher
 from bot.loop import StartupError
 from bot.middlewares.user import InFlight
-from bot.payment_journal import JournalingRequestHandler, PaymentJournal
+from bot.payment_journal import PaymentJournal
 from bot.premium_jobs import start_premium_jobs, stop_premium_jobs
 from bot.services.reconcile import on_shutdown_keys, on_startup_keys
 from bot.services.recovery import give_back_interrupted
+from bot.webhook import WebhookHandler
 from storage.db import Database, DatabaseError
 
 logger = logging.getLogger("bot")
@@ -73,7 +74,7 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
     assert settings.webhook_url is not None and settings.webhook_secret is not None
     path = urlsplit(settings.webhook_url).path or "/"
     app = web.Application()
-    JournalingRequestHandler(
+    WebhookHandler(
         journal=PaymentJournal(dp["payments"], dp["users"]),
         dispatcher=dp,
         bot=bot,
@@ -87,6 +88,8 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
             secret_token=settings.webhook_secret,
             allowed_updates=dp.resolve_used_update_types(),
             drop_pending_updates=False,
+            # Deliveries Telegram keeps open at once (1-100): no more than can be handled.
+            max_connections=max(1, min(100, settings.max_concurrent_updates)),
         )
 
     dp.startup.register(set_webhook)

@@ -20,9 +20,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from bot.clients import Clients, image_client
-from bot.clients.telegram import JsonAiohttpSession
+from bot.clients.telegram import TolerantAiohttpSession
 from bot.config import Settings
-from bot.dispatch import inline_magic_filters
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.quota import QuotaMiddleware
 from bot.middlewares.response_types import KeepResponseTypes
@@ -49,7 +48,7 @@ from storage.db import Database
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     """A Bot that talks to ``TELEGRAM_API_URL`` (API calls and file downloads)."""
     if session is None:
-        session = JsonAiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        session = TolerantAiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(KeepResponseTypes())
     session.middleware(RetryAfterMiddleware())
     return Bot(
@@ -128,7 +127,6 @@ def create_dispatcher(
     dp.message.middleware(quota_mw)
     dp.callback_query.middleware(quota_mw)
     dp.include_routers(*get_routers())
-    inline_magic_filters(dp)
     return dp
 
 

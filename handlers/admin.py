@@ -23,8 +23,6 @@ from bot.services.payments import ChargeAlreadyRefunded, PaymentService, RefundR
 from bot.texts import Translator
 from bot.tiers import FREE, KINDS, TIERS
 
-router = Router(name=__name__)
-
 MAX_MESSAGE = 4096
 
 
@@ -35,11 +33,6 @@ class IsAdmin(Filter):
         return event_from_user is not None and event_from_user.id in settings.admin_ids
 
 
-router.message.filter(IsAdmin())
-router.callback_query.filter(IsAdmin())
-
-
-@router.message(Command("stats"))
 async def cmd_stats(message: Message, t: Translator, admin_service: AdminService) -> None:
     stats = await admin_service.stats()
     per_tier: dict[str, Any] = {tier: stats.per_tier.get(tier, 0) for tier in TIERS}
@@ -59,7 +52,6 @@ async def cmd_stats(message: Message, t: Translator, admin_service: AdminService
     )
 
 
-@router.message(Command("grant"))
 async def cmd_grant(
     message: Message, command: CommandObject, t: Translator, payments: PaymentService
 ) -> None:
@@ -111,7 +103,6 @@ async def _set_banned(
     await message.answer(t("admin.banned" if banned else "admin.unbanned", user_id=user_id))
 
 
-@router.message(Command("ban"))
 async def cmd_ban(
     message: Message,
     command: CommandObject,
@@ -122,7 +113,6 @@ async def cmd_ban(
     await _set_banned(message, command, t, admin_service, settings, banned=True)
 
 
-@router.message(Command("unban"))
 async def cmd_unban(
     message: Message,
     command: CommandObject,
@@ -133,7 +123,6 @@ async def cmd_unban(
     await _set_banned(message, command, t, admin_service, settings, banned=False)
 
 
-@router.message(Command("refund"))
 async def cmd_refund(
     message: Message, command: CommandObject, bot: Bot, t: Translator, payments: PaymentService
 ) -> None:
@@ -172,7 +161,6 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-@router.message(Command("broadcast"))
 async def cmd_broadcast(
     message: Message,
     command: CommandObject,
@@ -191,3 +179,18 @@ async def cmd_broadcast(
     text = _COMMAND_PREFIX.sub("", message.html_text, count=1).strip()
     assert message.from_user is not None
     await broadcaster.start(bot, admin_id=message.from_user.id, text=text, t=t)
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.filter(IsAdmin())
+    router.callback_query.filter(IsAdmin())
+    router.message.register(cmd_stats, Command("stats"))
+    router.message.register(cmd_grant, Command("grant"))
+    router.message.register(cmd_ban, Command("ban"))
+    router.message.register(cmd_unban, Command("unban"))
+    router.message.register(cmd_refund, Command("refund"))
+    router.message.register(cmd_broadcast, Command("broadcast"))
+    return router

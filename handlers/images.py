@@ -41,7 +41,6 @@ from handlers.errors import render_domain_error
 from storage.users import UserRow
 
 logger = logging.getLogger(__name__)
-router = Router(name=__name__)
 
 CAPTION_PROMPT_MAX = 300
 ACTION_INTERVAL = 4.5  # a chat action shows for about 5 s
@@ -293,7 +292,6 @@ async def run_gif(
     )
 
 
-@router.message(Command("image"))
 async def cmd_image(
     message: Message,
     command: CommandObject,
@@ -323,7 +321,6 @@ async def cmd_image(
     )
 
 
-@router.message(Command("gif"))
 async def cmd_gif(
     message: Message,
     command: CommandObject,
@@ -364,7 +361,6 @@ def _stored_for(
     return stored, None
 
 
-@router.callback_query(ResultCb.filter(F.action == "again"))
 async def on_again(
     query: CallbackQuery,
     callback_data: ResultCb,
@@ -438,7 +434,6 @@ async def _report(bot: Bot, t: Translator, target: Target, exc: Exception) -> No
         logger.warning("could not report a failed generation: %s", send_exc)
 
 
-@router.callback_query(ResultCb.filter(F.action == "orig"))
 async def on_original(
     query: CallbackQuery,
     callback_data: ResultCb,
@@ -463,3 +458,14 @@ async def on_original(
         **target.reply(),
     )
     await query.answer()
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(cmd_image, Command("image"))
+    router.message.register(cmd_gif, Command("gif"))
+    router.callback_query.register(on_again, ResultCb.filter(F.action == "again"))
+    router.callback_query.register(on_original, ResultCb.filter(F.action == "orig"))
+    return router

@@ -9,7 +9,6 @@ the key's prefix, so a stale confirmation never touches a newer key.
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
-from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
@@ -21,9 +20,8 @@ from bot.services.errors import UserBanned
 from bot.services.keys import REVOKED, IssueResult, KeyInfo, KeyService, KeyStatus, StaleKeyAction
 from bot.services.subscription import Channel, TelegramMembership
 from bot.texts import Translator
+from handlers.filters import not_private
 from storage.users import UserRow
-
-router = Router(name=__name__)
 
 
 class KeyCb(CallbackData, prefix="key"):
@@ -168,13 +166,11 @@ async def _show(query: CallbackQuery, bot: Bot, view: View) -> None:
 
 
 # -- /key ----------------------------------------------------------------------------------------
-@router.message(Command("key"), F.chat.type != ChatType.PRIVATE)
 async def cmd_key_in_group(message: Message, t: Translator, bot: Bot) -> None:
     me = await bot.me()
     await message.reply(t("key.private_only", bot=f"@{me.username}"))
 
 
-@router.message(Command("key"))
 async def cmd_key(
     message: Message,
     t: Translator,
@@ -190,7 +186,6 @@ async def cmd_key(
 
 
 # -- buttons -------------------------------------------------------------------------------------
-@router.callback_query(KeyCb.filter(F.action == "check"))
 async def on_check(
     query: CallbackQuery,
     t: Translator,
@@ -208,7 +203,6 @@ async def on_check(
     await _show(query, bot, view)
 
 
-@router.callback_query(KeyCb.filter(F.action.in_(set(_CONFIRMATIONS))))
 async def on_ask_confirm(
     query: CallbackQuery,
     callback_data: KeyCb,
@@ -230,7 +224,6 @@ async def on_ask_confirm(
     await bot.send_message(query.from_user.id, text, reply_markup=markup)
 
 
-@router.callback_query(KeyCb.filter(F.action.in_({"regen_yes", "new"})))
 async def on_regenerate(
     query: CallbackQuery,
     callback_data: KeyCb,
@@ -256,7 +249,6 @@ async def on_regenerate(
     await _show(query, bot, issued_view(t, channel_gate, result))
 
 
-@router.callback_query(KeyCb.filter(F.action == "revoke_yes"))
 async def on_revoke(
     query: CallbackQuery,
     callback_data: KeyCb,
@@ -274,7 +266,20 @@ async def on_revoke(
     await _show(query, bot, (text, _new_key_keyboard(t, info.prefix)))
 
 
-@router.callback_query(KeyCb.filter(F.action == "cancel"))
 async def on_cancel(query: CallbackQuery, t: Translator, bot: Bot) -> None:
     await query.answer()
     await _show(query, bot, (t("key.cancelled"), None))
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(cmd_key_in_group, Command("key"), not_private)
+    router.message.register(cmd_key, Command("key"))
+    router.callback_query.register(on_check, KeyCb.filter(F.action == "check"))
+    router.callback_query.register(on_ask_confirm, KeyCb.filter(F.action.in_(set(_CONFIRMATIONS))))
+    router.callback_query.register(on_regenerate, KeyCb.filter(F.action.in_({"regen_yes", "new"})))
+    router.callback_query.register(on_revoke, KeyCb.filter(F.action == "revoke_yes"))
+    router.callback_query.register(on_cancel, KeyCb.filter(F.action == "cancel"))
+    return router

@@ -15,8 +15,6 @@ from bot.services.models import ChatModel, ModelCatalog
 from bot.texts import Translator
 from storage.users import UserRow
 
-router = Router(name=__name__)
-
 PAGE_SIZE = 8
 _BUTTON_NAME = 48
 
@@ -67,7 +65,6 @@ async def render_picker(
     return t("model.title", current=current.name), keyboard
 
 
-@router.message(Command("model"))
 async def cmd_model(
     message: Message, t: Translator, user: UserRow, model_catalog: ModelCatalog
 ) -> None:
@@ -75,7 +72,6 @@ async def cmd_model(
     await message.answer(text, reply_markup=keyboard)
 
 
-@router.callback_query(ModelCallback.filter(F.action == "page"))
 async def on_page(
     query: CallbackQuery,
     callback_data: ModelCallback,
@@ -90,7 +86,6 @@ async def on_page(
             await query.message.edit_text(text, reply_markup=keyboard)
 
 
-@router.callback_query(ModelCallback.filter(F.action == "set"))
 async def on_set(
     query: CallbackQuery,
     callback_data: ModelCallback,
@@ -113,3 +108,13 @@ async def on_set(
     await query.answer()
     with suppress(TelegramBadRequest):
         await query.message.edit_text(t("model.chosen", model=model.name, provider=model.label))
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(cmd_model, Command("model"))
+    router.callback_query.register(on_page, ModelCallback.filter(F.action == "page"))
+    router.callback_query.register(on_set, ModelCallback.filter(F.action == "set"))
+    return router

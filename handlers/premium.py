@@ -15,8 +15,6 @@ from bot.texts import Translator
 from bot.tiers import PAID_TIERS
 from storage.users import UserRow
 
-router = Router(name=__name__)
-
 
 async def premium_screen(
     t: Translator,
@@ -46,7 +44,6 @@ async def _reply(
     await bot.send_message(chat_id, text, reply_markup=markup)
 
 
-@router.message(Command("premium"))
 async def cmd_premium(
     message: Message,
     t: Translator,
@@ -61,7 +58,6 @@ async def cmd_premium(
     await message.answer(text, reply_markup=markup)
 
 
-@router.callback_query(PremiumCb.filter(F.action == "show"))
 async def show_premium(
     query: CallbackQuery,
     bot: Bot,
@@ -78,7 +74,6 @@ async def show_premium(
     await _reply(query, bot, text, markup)
 
 
-@router.callback_query(PremiumCb.filter(F.action == "buy"))
 async def buy(
     query: CallbackQuery,
     callback_data: PremiumCb,
@@ -122,7 +117,6 @@ async def buy(
     )
 
 
-@router.callback_query(PremiumCb.filter(F.action == "trial"))
 async def take_trial(
     query: CallbackQuery, bot: Bot, t: Translator, user: UserRow, payments: PaymentService
 ) -> None:
@@ -139,3 +133,14 @@ async def take_trial(
         return
     await query.answer()
     await _reply(query, bot, t("premium.trial_started", expires=utc_datetime(expires)))
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(cmd_premium, Command("premium"))
+    router.callback_query.register(show_premium, PremiumCb.filter(F.action == "show"))
+    router.callback_query.register(buy, PremiumCb.filter(F.action == "buy"))
+    router.callback_query.register(take_trial, PremiumCb.filter(F.action == "trial"))
+    return router

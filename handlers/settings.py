@@ -24,7 +24,6 @@ from bot.texts import Translator
 from storage.users import UserRow
 
 logger = logging.getLogger(__name__)
-router = Router(name=__name__)
 
 PAGE_SIZE = 8
 BUTTON_NAME_MAX = 40
@@ -158,7 +157,6 @@ def steps_keyboard(t: Translator, uid: int, settings: ImageSettings) -> InlineKe
     return builder.as_markup()
 
 
-@router.message(Command("settings"))
 async def cmd_settings(
     message: Message, command: CommandObject, t: Translator, user: UserRow, images: ImageService
 ) -> None:
@@ -217,7 +215,6 @@ async def _show_list(
         await _show(query, t("settings.pick_sampler", page=page + 1, pages=pages), keyboard)
 
 
-@router.callback_query(SettingsCb.filter())
 async def on_settings(
     query: CallbackQuery,
     callback_data: SettingsCb,
@@ -295,3 +292,12 @@ async def _pick(
     await query.answer(t("settings.stale"), show_alert=True)
     await _show_home(query, t, images, settings, uid)
     return None
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(cmd_settings, Command("settings"))
+    router.callback_query.register(on_settings, SettingsCb.filter())
+    return router

@@ -1,12 +1,13 @@
-"""The Bot API session: aiogram's aiohttp session, sending JSON bodies.
+"""The Bot API session: aiogram's stock aiohttp session, reading ``getUpdates`` one update
+at a time.
 
-aiogram sends every call as a form: each field JSON-encoded on its own, then URL-quoted into
-``application/x-www-form-urlencoded`` through aiohttp's ``FormData`` (which also builds a
-multipart writer it does not use). Telegram accepts ``application/json`` for every method
-without a file upload; one ``json.dumps`` of the whole call costs a fraction of that
-(``bench/``: the form building was ~8 % of the bot's CPU in a chat burst). Calls that upload
-files go the usual multipart way. ``getUpdates`` answers are read one update at a time (see
-:meth:`JsonAiohttpSession.read_updates`).
+aiogram validates a ``getUpdates`` answer as one batch: a single update it cannot read (a
+field a newer Bot API added in a shape this aiogram does not know) fails the whole batch,
+polling retries the same offset, gets the same batch - and the bot stops receiving anything.
+:meth:`TolerantAiohttpSession.check_response` (aiogram's public hook for turning an answer
+into a result) reads the updates one by one instead: an unreadable one is logged and replaced
+by an empty update with its id (handled as an unknown type), so the offset moves past it.
+Every other answer is checked by aiogram as usual.
 """
 
 from __future__ import annotations
@@ -16,73 +17,30 @@ from typing import Any, cast
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.exceptions import TelegramNetworkError
-from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods import GetUpdates, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import InputFile, Update
-from aiohttp import ClientError
+from aiogram.types import Update
 from pydantic import ValidationError
 
 logger = logging.getLogger(__name__)
 
-_JSON = {"Content-Type": "application/json"}
 
-
-class JsonAiohttpSession(AiohttpSession):
-    def build_json(self, bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
-        """The call as one JSON object; ``None`` when it uploads a file."""
-        files: dict[str, InputFile] = {}
-        payload: dict[str, Any] = {}
-        for key, value in method.model_dump(warnings=False).items():
-            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
-            if prepared is None or prepared == "":
-                continue  # what the form encoding leaves out, too
-            payload[key] = prepared
-        return None if files else payload
-
-    async def make_request(
-        self,
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-        timeout: int | None = None,  # noqa: ASYNC109 - aiogram's signature
-    ) -> TelegramType:
-        payload = self.build_json(bot, method)
-        if payload is None:
-            return await super().make_request(bot, method, timeout)
-        session = await self.create_session()
-        url = self.api.api_url(token=bot.token, method=method.__api_method__)
-        try:
-            async with session.post(
-                url,
-                data=self.json_dumps(payload),
-                headers=_JSON,
-                timeout=self.timeout if timeout is None else timeout,
-            ) as resp:
-                raw_result = await resp.text()
-        except TimeoutError as e:
-            raise TelegramNetworkError(method=method, message="Request timeout error") from e
-        except ClientError as e:
-            raise TelegramNetworkError(method=method, message=f"{type(e).__name__}: {e}") from e
-        if isinstance(method, GetUpdates) and resp.status == 200:
-            updates = self.read_updates(bot, raw_result)
+class TolerantAiohttpSession(AiohttpSession):
+    def check_response(
+        self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
+    ) -> Response[TelegramType]:
+        if isinstance(method, GetUpdates) and status_code == 200:
+            updates = self.read_updates(bot, content)
             if updates is not None:
-                return cast(TelegramType, updates)
-        response = self.check_response(
-            bot=bot, method=method, status_code=resp.status, content=raw_result
-        )
-        return cast(TelegramType, response.result)
+                answer = Response[list[Update]](ok=True, result=updates)
+                return cast(Response[TelegramType], answer)
+        return super().check_response(bot, method, status_code, content)
 
     def read_updates(self, bot: Bot, raw: str) -> list[Update] | None:
-        """The updates of a ``getUpdates`` answer, one by one.
-
-        aiogram validates the whole batch at once: one update it cannot read fails the
-        batch, polling retries the same offset, gets the same batch - and the bot stops
-        receiving anything. Here an unreadable update is logged and replaced by an empty one
-        with its id (handled as an unknown type), so the offset moves past it. ``None``:
-        not a successful answer; aiogram's own checks report it.
-        """
+        """The updates of a ``getUpdates`` answer, one by one. ``None``: not a successful
+        answer; aiogram's own checks report it."""
         try:
-            data = self.json_loads(raw)
+            data: Any = self.json_loads(raw)
         except ValueError:
             return None
         if not isinstance(data, dict) or data.get("ok") is not True:
