@@ -154,10 +154,8 @@ def test_errors_the_retry_middleware_tells_apart() -> None:
     bot = make_bot(session)
     method = SendMessage(chat_id=1, text="x")
     for status, error in ((502, TelegramServerError), (429, TelegramRetryAfter)):
-        content = '{"ok": false, "error_code": %d, "description": "x"%s}' % (
-            status,
-            ', "parameters": {"retry_after": 2}' if status == 429 else "",
-        )
+        extra = ', "parameters": {"retry_after": 2}' if status == 429 else ""
+        content = f'{{"ok": false, "error_code": {status}, "description": "x"{extra}}}'
         try:
             session.check_response(bot, method, status, content)
         except error as exc:
