@@ -22,12 +22,12 @@ from bot.commands import register_commands
 from bot.config import Settings
 from bot.factory import create_bot, create_dispatcher
 from bot.loop import StartupError
-from bot.middlewares.user import InFlight
-from bot.payment_journal import PaymentJournal
 from bot.premium_jobs import start_premium_jobs, stop_premium_jobs
 from bot.services.reconcile import on_shutdown_keys, on_startup_keys
 from bot.services.recovery import give_back_interrupted
-from bot.webhook import WebhookHandler
+from handlers.adapters.payment_journal import PaymentJournal
+from handlers.adapters.webhook import WebhookHandler
+from handlers.middlewares.user import InFlight
 from storage.db import Database, DatabaseError
 
 logger = logging.getLogger("bot")

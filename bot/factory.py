@@ -20,13 +20,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from bot.clients import Clients, image_client
-from bot.clients.telegram import TolerantAiohttpSession
 from bot.config import Settings
-from bot.middlewares.ban import BanMiddleware
-from bot.middlewares.quota import QuotaMiddleware
-from bot.middlewares.response_types import KeepResponseTypes
-from bot.middlewares.retry import RetryAfterMiddleware
-from bot.middlewares.user import InFlight, UserMiddleware
 from bot.services.admin import AdminService
 from bot.services.broadcast import Broadcaster
 from bot.services.cancel import CancelRegistry
@@ -42,6 +36,12 @@ from bot.services.reminders import Reminders
 from bot.services.subscription import Channel
 from bot.services.users import UserService
 from handlers import get_routers
+from handlers.adapters.session import TolerantAiohttpSession
+from handlers.middlewares.ban import BanMiddleware
+from handlers.middlewares.quota import QuotaMiddleware
+from handlers.middlewares.response_types import KeepResponseTypes
+from handlers.middlewares.retry import RetryAfterMiddleware
+from handlers.middlewares.user import InFlight, UserMiddleware
 from storage.db import Database
 
 

@@ -16,12 +16,12 @@ from aiogram.exceptions import TelegramAPIError
 
 from bot.commands import register_admin_commands
 from bot.config import Settings
-from bot.premium_view import receipt_text
 from bot.services.broadcast import Broadcaster
 from bot.services.payments import PaymentService
 from bot.services.reminders import Reminders
 from bot.services.users import UserService
 from bot.texts import Translator
+from handlers.premium_view import receipt_text
 
 logger = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message, TelegramObject, User
 
 from bot.config import Settings
-from bot.premium_view import tier_name
 from bot.render import utc_datetime
 from bot.services.admin import AdminService, parse_grant, parse_user_id
 from bot.services.broadcast import Broadcaster
 from bot.services.payments import ChargeAlreadyRefunded, PaymentService, RefundRefused
 from bot.texts import Translator
 from bot.tiers import FREE, KINDS, TIERS
+from handlers.premium_view import tier_name
 
 MAX_MESSAGE = 4096
 

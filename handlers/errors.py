@@ -23,11 +23,11 @@ from aiogram.exceptions import (
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent, InlineKeyboardMarkup, User
 
-from bot.premium_view import premium_button
 from bot.render import duration
 from bot.services.errors import DomainError, QuotaExceeded
 from bot.texts import Translator
 from bot.tiers import TIER2
+from handlers.premium_view import premium_button
 from storage.sqlite import is_busy
 
 logger = logging.getLogger(__name__)

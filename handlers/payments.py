@@ -10,11 +10,11 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message, PreCheckoutQuery
 
 from bot.config import Settings
-from bot.premium_view import receipt_text
 from bot.services.payments import CreditOutcome, PaymentService
 from bot.services.users import UserService
 from bot.texts import Translator
 from handlers.filters import has_successful_payment
+from handlers.premium_view import receipt_text
 
 logger = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot.premium_view import premium_button
 from bot.render import bar, utc_datetime
 from bot.services.quota import QuotaService
 from bot.texts import Translator
 from handlers.filters import CallbackIs
+from handlers.premium_view import premium_button
 from storage import admin as admin_repo
 from storage.users import UserRow
 

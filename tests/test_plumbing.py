@@ -22,12 +22,12 @@ from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from aiohttp import ClientSession, web
 
-from bot.clients.telegram import TolerantAiohttpSession
-from bot.middlewares.response_types import KeepResponseTypes
-from bot.payment_journal import PaymentJournal
 from bot.services.payments import PaymentService
 from bot.services.users import UserService
-from bot.webhook import WebhookHandler
+from handlers.adapters.payment_journal import PaymentJournal
+from handlers.adapters.session import TolerantAiohttpSession
+from handlers.adapters.webhook import WebhookHandler
+from handlers.middlewares.response_types import KeepResponseTypes
 from storage.db import Database
 from tests.conftest import TOKEN, make_settings
 from tests.fakes.bot_api import FakeBotAPI

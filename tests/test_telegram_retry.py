@@ -12,7 +12,7 @@ from aiogram.exceptions import TelegramServerError
 from aiogram.types import LabeledPrice
 
 from bot.factory import create_bot
-from bot.middlewares.retry import RetryAfterMiddleware, repeatable_on_server_error
+from handlers.middlewares.retry import RetryAfterMiddleware, repeatable_on_server_error
 from tests.conftest import TOKEN, make_settings
 from tests.fakes.bot_api import FakeBotAPI
 

@@ -41,9 +41,9 @@ from bot.services.errors import DomainError, UpstreamBusy, UpstreamError, Upstre
 from bot.services.models import ChatModel, ModelCatalog
 from bot.services.quota import Ticket
 from bot.services.reasoning import ThinkFilter, thinks
-from bot.services.streaming import AnswerWriter, DraftWriter, EditWriter
 from bot.texts import Translator
 from bot.tiers import CHAT
+from handlers.adapters.streaming import AnswerWriter, DraftWriter, EditWriter
 
 logger = logging.getLogger(__name__)
 

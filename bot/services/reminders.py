@@ -16,10 +16,10 @@ from contextlib import suppress
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 
-from bot.premium_view import premium_button, tier_name
 from bot.render import duration, utc_datetime
 from bot.services import clock
 from bot.texts import Translator
+from handlers.premium_view import premium_button, tier_name
 from storage import admin as admin_repo
 from storage import tiers as tiers_repo
 from storage.db import Database

@@ -24,7 +24,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 from aiohttp import web
 
-from bot.payment_journal import PaymentJournal
+from handlers.adapters.payment_journal import PaymentJournal
 
 logger = logging.getLogger(__name__)
 
