@@ -22,9 +22,13 @@ from bot.commands import register_commands
 from bot.config import Settings
 from bot.factory import create_bot, create_dispatcher
 from bot.loop import StartupError
-from bot.premium_jobs import start_premium_jobs, stop_premium_jobs
-from bot.services.reconcile import on_shutdown_keys, on_startup_keys
-from bot.services.recovery import give_back_interrupted
+from handlers.adapters.jobs import (
+    give_back_on_startup,
+    on_shutdown_keys,
+    on_startup_keys,
+    start_premium_jobs,
+    stop_premium_jobs,
+)
 from handlers.adapters.payment_journal import PaymentJournal
 from handlers.adapters.webhook import WebhookHandler
 from handlers.middlewares.user import InFlight
@@ -137,7 +141,7 @@ async def amain(settings: Settings) -> None:
     bot = create_bot(settings)
     dp = create_dispatcher(settings, db, clients)
     dp.startup.register(on_startup)
-    dp.startup.register(give_back_interrupted)
+    dp.startup.register(give_back_on_startup)
     dp.startup.register(on_startup_keys)
     # Before on_shutdown: the key re-check must stop while the database is still open.
     dp.shutdown.register(on_shutdown_keys)

@@ -15,13 +15,13 @@ from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message, TelegramObject, User
 
 from bot.config import Settings
-from bot.render import utc_datetime
+from bot.render import tier_name, utc_datetime
 from bot.services.admin import AdminService, parse_grant, parse_user_id
 from bot.services.broadcast import Broadcaster
 from bot.services.payments import ChargeAlreadyRefunded, PaymentService, RefundRefused
 from bot.texts import Translator
 from bot.tiers import FREE, KINDS, TIERS
-from handlers.premium_view import tier_name
+from handlers.adapters.messenger import TelegramMessenger
 
 MAX_MESSAGE = 4096
 
@@ -178,7 +178,7 @@ async def cmd_broadcast(
     # The admin's formatting is kept: html_text is built by aiogram from the message entities.
     text = _COMMAND_PREFIX.sub("", message.html_text, count=1).strip()
     assert message.from_user is not None
-    await broadcaster.start(bot, admin_id=message.from_user.id, text=text, t=t)
+    await broadcaster.start(TelegramMessenger(bot), admin_id=message.from_user.id, text=text, t=t)
 
 
 def make_router() -> Router:

@@ -23,6 +23,7 @@ from aiogram.types import ChatMemberUpdated
 from bot.services.keys import KeyService
 from bot.services.reconcile import KeyNotifier
 from bot.services.subscription import Channel
+from handlers.adapters.messenger import TelegramMessenger
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ async def _follow(
     change = await key_service.sync_membership(user.id, member)
     if change is not None:
         logger.info("key of user %d %s (chat_member update)", user.id, change.value)
-        await KeyNotifier(bot, key_service, channel)(user.id, change)
+        await KeyNotifier(TelegramMessenger(bot), key_service, channel)(user.id, change)
 
 
 async def member_joined(

@@ -27,7 +27,7 @@ from bot.render import duration
 from bot.services.errors import DomainError, QuotaExceeded
 from bot.texts import Translator
 from bot.tiers import TIER2
-from handlers.premium_view import premium_button
+from handlers.keyboards import premium_button
 from storage.sqlite import is_busy
 
 logger = logging.getLogger(__name__)

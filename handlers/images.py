@@ -17,16 +17,13 @@ from aiogram import Bot, F, Router
 from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
-    InlineKeyboardMarkup,
     Message,
     ReplyParameters,
 )
 from aiogram.utils.chat_action import ChatActionSender
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.clients import Clients
 from bot.clients.visioncraft import ImageClient, Media
@@ -38,6 +35,7 @@ from bot.services.images import ImageRequest, ImageService, check_gif_prompt
 from bot.services.media import fits_photo
 from bot.texts import Translator
 from handlers.errors import render_domain_error
+from handlers.keyboards import ResultCb, result_keyboard
 from storage.users import UserRow
 
 logger = logging.getLogger(__name__)
@@ -46,22 +44,6 @@ CAPTION_PROMPT_MAX = 300
 ACTION_INTERVAL = 4.5  # a chat action shows for about 5 s
 IMAGE = "image"
 GIF = "gif"
-
-
-class ResultCb(CallbackData, prefix="img"):
-    action: str  # again | orig
-    token: str
-
-
-def result_keyboard(t: Translator, token: str, *, original: bool) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("images.btn.again"), callback_data=ResultCb(action="again", token=token))
-    if original:
-        builder.button(
-            text=t("images.btn.original"), callback_data=ResultCb(action="orig", token=token)
-        )
-    builder.adjust(2)
-    return builder.as_markup()
 
 
 def _short(prompt: str) -> str:

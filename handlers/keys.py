@@ -11,23 +11,23 @@ from __future__ import annotations
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.render import utc_datetime
 from bot.services.errors import UserBanned
 from bot.services.keys import REVOKED, IssueResult, KeyInfo, KeyService, KeyStatus, StaleKeyAction
-from bot.services.subscription import Channel, TelegramMembership
+from bot.services.subscription import Channel
 from bot.texts import Translator
+from handlers.adapters.membership import TelegramMembership
 from handlers.filters import not_private
+from handlers.keyboards import (
+    KeyCb,
+    key_confirm_keyboard,
+    key_gate_keyboard,
+    key_manage_keyboard,
+    new_key_keyboard,
+)
 from storage.users import UserRow
-
-
-class KeyCb(CallbackData, prefix="key"):
-    action: str  # check | regen | revoke | regen_yes | revoke_yes | new | cancel
-    ref: str = ""  # the display prefix of the key a confirmation is about
-
 
 View = tuple[str, InlineKeyboardMarkup | None]
 
@@ -38,28 +38,9 @@ def gate_view(t: Translator, channel: Channel, info: KeyInfo | None) -> View:
         text = t("key.gate_inactive", prefix=info.prefix, channel=channel.display)
     else:
         text = t("key.gate", channel=channel.display)
-    builder = InlineKeyboardBuilder()
-    if channel.url is not None:
-        builder.button(text=t("key.btn_subscribe"), url=channel.url)
-    else:
+    if channel.url is None:
         text += t("key.gate_no_link")
-    builder.button(text=t("key.btn_check"), callback_data=KeyCb(action="check"))
-    builder.adjust(1)
-    return text, builder.as_markup()
-
-
-def _manage_keyboard(t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("key.btn_regenerate"), callback_data=KeyCb(action="regen"))
-    builder.button(text=t("key.btn_revoke"), callback_data=KeyCb(action="revoke"))
-    builder.adjust(2)
-    return builder.as_markup()
-
-
-def _new_key_keyboard(t: Translator, prefix: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("key.btn_new"), callback_data=KeyCb(action="new", ref=prefix))
-    return builder.as_markup()
+    return text, key_gate_keyboard(t, channel.url)
 
 
 # What each destructive button asks first: (question, "yes" button, the action "yes" sends).
@@ -72,11 +53,7 @@ _CONFIRMATIONS = {
 def confirm_view(t: Translator, action: str, prefix: str) -> View:
     """The confirmation for ``action`` (regen | revoke) on the key starting with ``prefix``."""
     question, yes_text, yes_action = _CONFIRMATIONS[action]
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t(yes_text), callback_data=KeyCb(action=yes_action, ref=prefix))
-    builder.button(text=t("key.btn_cancel"), callback_data=KeyCb(action="cancel"))
-    builder.adjust(1)
-    return t(question, prefix=prefix), builder.as_markup()
+    return t(question, prefix=prefix), key_confirm_keyboard(t, yes_text, yes_action, prefix)
 
 
 def issued_view(t: Translator, channel: Channel | None, result: IssueResult) -> View:
@@ -85,7 +62,7 @@ def issued_view(t: Translator, channel: Channel | None, result: IssueResult) -> 
         text = t("key.issued_ungated", key=result.key)
     else:
         text = t("key.issued", key=result.key, channel=channel.display)
-    return text, _manage_keyboard(t)
+    return text, key_manage_keyboard(t)
 
 
 def _reason(t: Translator, reason: str | None) -> str:
@@ -110,9 +87,9 @@ def status_view(t: Translator, info: KeyInfo) -> View:
         last_used=last_used,
     )
     if info.is_active:
-        return text, _manage_keyboard(t)
+        return text, key_manage_keyboard(t)
     if info.reason == REVOKED:
-        return text, _new_key_keyboard(t, info.prefix)
+        return text, new_key_keyboard(t, info.prefix)
     return text, None
 
 
@@ -263,7 +240,7 @@ async def on_revoke(
         return
     await query.answer()
     text = t("key.revoked", prefix=info.prefix)
-    await _show(query, bot, (text, _new_key_keyboard(t, info.prefix)))
+    await _show(query, bot, (text, new_key_keyboard(t, info.prefix)))
 
 
 async def on_cancel(query: CallbackQuery, t: Translator, bot: Bot) -> None:

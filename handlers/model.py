@@ -7,54 +7,12 @@ from contextlib import suppress
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.services.models import ChatModel, ModelCatalog
+from bot.services.models import ModelCatalog
 from bot.texts import Translator
+from handlers.keyboards import ModelCallback, model_keyboard
 from storage.users import UserRow
-
-PAGE_SIZE = 8
-_BUTTON_NAME = 48
-
-
-class ModelCallback(CallbackData, prefix="mdl"):
-    action: str  # "page" | "set"
-    page: int = 0
-    key: str = ""
-
-
-def model_keyboard(
-    t: Translator, models: list[ChatModel], current: ChatModel, page: int
-) -> InlineKeyboardMarkup:
-    pages = max(1, -(-len(models) // PAGE_SIZE))
-    page = min(max(page, 0), pages - 1)
-    builder = InlineKeyboardBuilder()
-    shown = models[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-    for model in shown:
-        name = (
-            model.name if len(model.name) <= _BUTTON_NAME else model.name[: _BUTTON_NAME - 1] + "…"
-        )
-        mark = "✅ " if model.name == current.name else ""
-        builder.button(
-            text=f"{mark}{name} · {model.label}",
-            callback_data=ModelCallback(action="set", page=page, key=model.key),
-        )
-    sizes = [1] * len(shown)
-    nav = 0
-    if page > 0:
-        builder.button(
-            text=t("model.prev"), callback_data=ModelCallback(action="page", page=page - 1)
-        )
-        nav += 1
-    if page < pages - 1:
-        builder.button(
-            text=t("model.next"), callback_data=ModelCallback(action="page", page=page + 1)
-        )
-        nav += 1
-    builder.adjust(*sizes, nav or 1)
-    return builder.as_markup()
 
 
 async def render_picker(

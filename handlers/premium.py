@@ -7,12 +7,13 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, LabeledPrice, Message
 
 from bot.config import Settings
-from bot.render import utc_datetime
+from bot.render import tier_name, utc_datetime
 from bot.services.payments import LowerTierRefused, PaymentService, TrialUnavailable
 from bot.services.quota import QuotaService
 from bot.texts import Translator
 from bot.tiers import PAID_TIERS
-from handlers.premium_view import PremiumCb, premium_keyboard, premium_text, tier_name
+from handlers.keyboards import PremiumCb, premium_keyboard
+from handlers.premium_view import premium_text
 from storage.users import UserRow
 
 

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import Command, CommandStart
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram.types import CallbackQuery, Message
 
 from bot.commands import admin_commands, user_commands
 from bot.config import Settings
 from bot.texts import Translator
 from handlers.filters import CallbackIs
-
-
-def main_menu(t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("menu.usage"), callback_data="menu:usage")
-    builder.button(text=t("menu.help"), callback_data="menu:help")
-    builder.adjust(2)
-    return builder.as_markup()
+from handlers.keyboards import main_menu
 
 
 def help_text(t: Translator, is_admin: bool) -> str:

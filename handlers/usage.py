@@ -10,7 +10,7 @@ from bot.render import bar, utc_datetime
 from bot.services.quota import QuotaService
 from bot.texts import Translator
 from handlers.filters import CallbackIs
-from handlers.premium_view import premium_button
+from handlers.keyboards import premium_button
 from storage import admin as admin_repo
 from storage.users import UserRow
 

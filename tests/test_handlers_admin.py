@@ -7,6 +7,7 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, RefundStarPaym
 
 from bot.services import clock
 from bot.services.broadcast import Broadcaster
+from handlers.adapters.messenger import TelegramMessenger
 from tests.harness import harness
 from tests.premium_helpers import buy
 
@@ -258,14 +259,14 @@ async def test_broadcast_resumes_after_a_restart(tmp_path):
         )
         h.session.reset_calls()
         broadcaster = Broadcaster(h.db, per_second=0)
-        assert await broadcaster.resume(h.bot) == [1]
+        assert await broadcaster.resume(TelegramMessenger(h.bot)) == [1]
         await wait_all(broadcaster)
         news = [c.chat_id for c in h.session.calls_of(SendMessage) if c.text == "news"]
         assert news == [3, 4]  # the admin (900) has no users row in this test
         texts = [c.text for c in h.session.calls_of(SendMessage) if c.chat_id == ADMIN]
         assert "resumed after a restart: 2 recipients left" in texts[0]
         assert "finished: sent 4, not delivered 0" in texts[-1]
-        assert await broadcaster.resume(h.bot) == []  # done: nothing to resume
+        assert await broadcaster.resume(TelegramMessenger(h.bot)) == []  # done: nothing to resume
 
 
 async def test_broadcast_stop_saves_progress_for_the_next_start(tmp_path):
@@ -295,7 +296,7 @@ async def test_broadcast_stop_saves_progress_for_the_next_start(tmp_path):
         assert row["last_user"] == sent_to[-1]
         # Next start: the rest, nobody twice.
         resumed = Broadcaster(h.db, per_second=0)
-        await resumed.resume(h.bot)
+        await resumed.resume(TelegramMessenger(h.bot))
         await wait_all(resumed)
         assert sorted(sent_to) == [*range(1, 11), ADMIN]
         assert len(sent_to) == len(set(sent_to))
@@ -310,7 +311,7 @@ async def test_broadcast_aborts_when_telegram_refuses_the_text(tmp_path):
             "INSERT INTO broadcasts (admin_id, text, created_at) VALUES (?, '<b>broken', 0)",
             (ADMIN,),
         )
-        await broadcaster.resume(h.bot)
+        await broadcaster.resume(TelegramMessenger(h.bot))
         await wait_all(broadcaster)
         assert "stopped: Telegram refused the text" in h.texts()[-1]
         assert await h.db.fetchval("SELECT status FROM broadcasts") == "done"

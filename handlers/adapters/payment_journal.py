@@ -11,7 +11,7 @@ it (``PaymentService.record``: idempotent, keyed by the charge id) first. If the
 fails, the batch is refused (the middleware raises), aiogram's polling backs off and asks
 again with the same offset, and Telegram sends the same updates again. The handler records
 again (a no-op) and credits; a payment recorded but not credited is credited at the next
-start (``bot.premium_jobs``). The webhook handler calls :meth:`PaymentJournal.note` the same
+start (``handlers.adapters.jobs``). The webhook handler calls :meth:`PaymentJournal.note` the same
 way, after the secret check and before the 200.
 """
 
