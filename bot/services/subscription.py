@@ -4,9 +4,9 @@
 The real one, ``getChatMember`` in the channel (which only works when the bot is an
 administrator there), is the Telegram front's ``handlers.adapters.membership``.
 :class:`Channel` is the long-lived state shared by every check: the resolved chat, its
-link, and whether the bot can read its members (``ready``). When it can't, checks raise :class:`MembershipUnavailable` (users hear
-"temporarily unavailable") and the bot re-probes at most once per ``REPROBE_SECONDS``, so
-making the bot an admin fixes it without a restart.
+link, and whether the bot can read its members (``ready``). When it can't, checks raise
+:class:`MembershipUnavailable` (users hear "temporarily unavailable") and the bot re-probes
+at most once per ``REPROBE_SECONDS``, so making the bot an admin fixes it without a restart.
 """
 
 from __future__ import annotations
