@@ -11,12 +11,14 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, MessageGenerationStopped
 
-from bot.services.chat import ChatRequest, ChatService, ImageRef, NotYourRetry, RetryCallback
+from bot.services.chat import ChatRequest, ChatService, ImageRef, NotYourRetry
 from bot.services.errors import DomainError
 from bot.services.quota import Ticket
 from bot.texts import Translator
+from handlers.adapters.chat_front import TelegramChatFront
 from handlers.errors import render_domain_error
 from handlers.filters import Addressed, PrivateContent, plain_text, private_command
+from handlers.keyboards import RetryCallback
 from storage.users import UserRow
 
 _UNSUPPORTED = {
@@ -59,7 +61,9 @@ async def answer_with_chat(
         thread_id=message.message_thread_id if message.is_topic_message else None,
         image=image,
     )
-    await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+    await chat_service.answer(
+        TelegramChatFront(bot, t), t, request, quota=quota, stored_model=user.chat_model
+    )
 
 
 async def cmd_new(message: Message, t: Translator, chat_service: ChatService) -> None:
@@ -143,7 +147,9 @@ async def on_retry(
         with suppress(TelegramBadRequest):  # too old to edit: the button simply stays
             await query.message.edit_reply_markup(reply_markup=None)
     try:
-        await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+        await chat_service.answer(
+            TelegramChatFront(bot, t), t, request, quota=quota, stored_model=user.chat_model
+        )
     except DomainError as exc:
         # The callback is already answered: tell the user in the chat instead of an alert.
         await quota.refund()

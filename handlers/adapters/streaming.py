@@ -52,6 +52,8 @@ def new_draft_id() -> int:
 class AnswerWriter:
     """Base: buffering, the pump, typing, cutting and final delivery."""
 
+    draft_id: int | None = None  # drafts only: the key of the stop button
+
     def __init__(
         self,
         bot: Bot,
