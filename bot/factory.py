@@ -4,8 +4,8 @@ Tests and ``__main__`` call the same two functions, so what is tested is what ru
 Long-lived objects go in as dispatcher workflow data; handlers receive them by name:
 ``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``; for chat
 ``model_catalog`` and ``chat_service`` (tests may pass their own as keyword arguments);
-for images and GIFs ``cancels``, ``images``, ``generations`` and ``results``; for keys
-``key_service`` and ``channel_gate`` (REQUIRED_CHANNEL's state, None when not gated); for
+for images and GIFs ``cancels``, ``images``, ``generations``, ``results`` and
+``image_flow``; for keys ``key_service`` and ``channel_gate`` (REQUIRED_CHANNEL's state, None when not gated); for
 premium and admin ``payments``, ``admin_service``, ``broadcaster``, ``reminders``.
 """
 
@@ -27,6 +27,7 @@ from bot.services.cancel import CancelRegistry
 from bot.services.chat import ChatService
 from bot.services.conversation import Conversation
 from bot.services.generation import Generations, ResultStore
+from bot.services.image_flow import ImageFlow
 from bot.services.images import Catalogue, ImageService
 from bot.services.keys import KeyService
 from bot.services.models import ModelCatalog
@@ -88,6 +89,7 @@ def create_dispatcher(
         concurrency=settings.generation_concurrency,
         timeout=settings.generation_timeout,
     )
+    results = ResultStore()
     key_service = KeyService(db)
     channel_gate = Channel.from_setting(settings.required_channel)
     # Premium and admin services; tests may pass their own under the same names.
@@ -113,7 +115,8 @@ def create_dispatcher(
         cancels=cancels,
         images=images,
         generations=generations,
-        results=ResultStore(),
+        results=results,
+        image_flow=ImageFlow(generations, results),
         key_service=key_service,
         channel_gate=channel_gate,
         **services,
