@@ -5,8 +5,9 @@ Long-lived objects go in as dispatcher workflow data; handlers receive them by n
 ``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``; for chat
 ``model_catalog`` and ``chat_service`` (tests may pass their own as keyword arguments);
 for images and GIFs ``cancels``, ``images``, ``generations``, ``results`` and
-``image_flow``; for keys ``key_service`` and ``channel_gate`` (REQUIRED_CHANNEL's state, None when not gated); for
-premium and admin ``payments``, ``admin_service``, ``broadcaster``, ``reminders``.
+``image_flow``; for keys ``key_service`` and ``channel_gate`` (REQUIRED_CHANNEL's state,
+None when not gated); for premium and admin ``payments``, ``admin_service``,
+``broadcaster``, ``reminders``.
 """
 
 from __future__ import annotations
