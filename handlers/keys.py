@@ -9,7 +9,6 @@ the key's prefix, so a stale confirmation never touches a newer key.
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
@@ -27,6 +26,7 @@ from handlers.keyboards import (
     key_manage_keyboard,
     new_key_keyboard,
 )
+from handlers.replies import show_screen
 from storage.users import UserRow
 
 View = tuple[str, InlineKeyboardMarkup | None]
@@ -129,17 +129,9 @@ def _check_banned(user: UserRow | None) -> None:
         raise UserBanned("banned user used /key")
 
 
-async def _show(query: CallbackQuery, bot: Bot, view: View) -> None:
+async def _show(query: CallbackQuery, view: View) -> None:
     """Replace the message the button was on; send a new one if it can't be edited."""
-    text, markup = view
-    if isinstance(query.message, Message):
-        try:
-            await query.message.edit_text(text, reply_markup=markup)
-            return
-        except TelegramBadRequest as exc:
-            if "message is not modified" in exc.message:
-                return
-    await bot.send_message(query.from_user.id, text, reply_markup=markup)
+    await show_screen(query, *view)
 
 
 # -- /key ----------------------------------------------------------------------------------------
@@ -177,7 +169,7 @@ async def on_check(
         await query.answer(t("key.not_yet"), show_alert=True)
         return
     await query.answer()
-    await _show(query, bot, view)
+    await _show(query, view)
 
 
 async def on_ask_confirm(
@@ -215,7 +207,7 @@ async def on_regenerate(
     if not await _is_member(bot, channel_gate, key_service, uid):
         assert channel_gate is not None
         await query.answer(t("key.not_yet"), show_alert=True)
-        await _show(query, bot, gate_view(t, channel_gate, await key_service.get(uid)))
+        await _show(query, gate_view(t, channel_gate, await key_service.get(uid)))
         return
     try:
         result = await key_service.regenerate(uid, expected_prefix=callback_data.ref)
@@ -223,7 +215,7 @@ async def on_regenerate(
         await query.answer(t("key.stale"), show_alert=True)
         return
     await query.answer()
-    await _show(query, bot, issued_view(t, channel_gate, result))
+    await _show(query, issued_view(t, channel_gate, result))
 
 
 async def on_revoke(
@@ -240,12 +232,12 @@ async def on_revoke(
         return
     await query.answer()
     text = t("key.revoked", prefix=info.prefix)
-    await _show(query, bot, (text, new_key_keyboard(t, info.prefix)))
+    await _show(query, (text, new_key_keyboard(t, info.prefix)))
 
 
 async def on_cancel(query: CallbackQuery, t: Translator, bot: Bot) -> None:
     await query.answer()
-    await _show(query, bot, (t("key.cancelled"), None))
+    await _show(query, (t("key.cancelled"), None))
 
 
 def make_router() -> Router:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.services.models import ModelCatalog
 from bot.texts import Translator
 from handlers.keyboards import ModelCallback, model_keyboard
+from handlers.replies import replace_screen
 from storage.users import UserRow
 
 
@@ -40,8 +38,7 @@ async def on_page(
     await query.answer()
     if isinstance(query.message, Message):
         text, keyboard = await render_picker(t, model_catalog, user, callback_data.page)
-        with suppress(TelegramBadRequest):  # "message is not modified" on a double tap
-            await query.message.edit_text(text, reply_markup=keyboard)
+        await replace_screen(query, text, keyboard)
 
 
 async def on_set(
@@ -56,16 +53,14 @@ async def on_set(
         await query.answer(t("model.gone"), show_alert=True)
         if isinstance(query.message, Message):
             text, keyboard = await render_picker(t, model_catalog, user)
-            with suppress(TelegramBadRequest):
-                await query.message.edit_text(text, reply_markup=keyboard)
+            await replace_screen(query, text, keyboard)
         return
     await model_catalog.choose(user.id, model)
     if not isinstance(query.message, Message):  # too old to edit: say it in the alert
         await query.answer(f"✅ {model.name}", show_alert=True)
         return
     await query.answer()
-    with suppress(TelegramBadRequest):
-        await query.message.edit_text(t("model.chosen", model=model.name, provider=model.label))
+    await replace_screen(query, t("model.chosen", model=model.name, provider=model.label))
 
 
 def make_router() -> Router:

@@ -14,6 +14,7 @@ from bot.texts import Translator
 from bot.tiers import PAID_TIERS
 from handlers.keyboards import PremiumCb, premium_keyboard
 from handlers.premium_view import premium_text
+from handlers.replies import send_to_chat
 from storage.users import UserRow
 
 
@@ -36,13 +37,6 @@ async def premium_screen(
         trial_cooldown_days=settings.trial_cooldown_days,
     )
     return text, premium_keyboard(t, state=state, trial=trial, prices=payments.prices)
-
-
-async def _reply(
-    query: CallbackQuery, bot: Bot, text: str, markup: InlineKeyboardMarkup | None = None
-) -> None:
-    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-    await bot.send_message(chat_id, text, reply_markup=markup)
 
 
 async def cmd_premium(
@@ -72,7 +66,7 @@ async def show_premium(
     text, markup = await premium_screen(
         t, user.id, quota_service=quota_service, payments=payments, settings=settings
     )
-    await _reply(query, bot, text, markup)
+    await send_to_chat(query, text, markup)
 
 
 async def buy(
@@ -133,7 +127,7 @@ async def take_trial(
         await query.answer(text, show_alert=True)
         return
     await query.answer()
-    await _reply(query, bot, t("premium.trial_started", expires=utc_datetime(expires)))
+    await send_to_chat(query, t("premium.trial_started", expires=utc_datetime(expires)))
 
 
 def make_router() -> Router:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from aiogram import Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
@@ -26,6 +25,7 @@ from handlers.keyboards import (
     sizes_keyboard,
     steps_keyboard,
 )
+from handlers.replies import show_screen
 from storage.users import UserRow
 
 logger = logging.getLogger(__name__)
@@ -60,12 +60,7 @@ async def cmd_settings(
 
 
 async def _show(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
-    assert isinstance(query.message, Message)
-    try:
-        await query.message.edit_text(text, reply_markup=keyboard)
-    except TelegramBadRequest as exc:
-        if "message is not modified" not in str(exc):
-            raise
+    await show_screen(query, text, keyboard)
 
 
 async def _show_home(
