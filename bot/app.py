@@ -75,21 +75,22 @@ async def run_polling(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
 async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
     from aiogram.webhook.aiohttp_server import setup_application
 
-    assert settings.webhook_url is not None and settings.webhook_secret is not None
-    path = urlsplit(settings.webhook_url).path or "/"
+    url, secret = settings.webhook_url, settings.webhook_secret
+    assert url is not None and secret is not None
+    path = urlsplit(url).path or "/"
     app = web.Application()
     WebhookHandler(
         journal=PaymentJournal(dp["payments"], dp["users"]),
         dispatcher=dp,
         bot=bot,
-        secret_token=settings.webhook_secret,
+        secret_token=secret,
         max_in_flight=settings.max_concurrent_updates,
     ).register(app, path=path)
 
     async def set_webhook(bot: Bot) -> None:
         await bot.set_webhook(
-            settings.webhook_url,
-            secret_token=settings.webhook_secret,
+            url,
+            secret_token=secret,
             allowed_updates=dp.resolve_used_update_types(),
             drop_pending_updates=False,
             # Deliveries Telegram keeps open at once (1-100): no more than can be handled.
