@@ -186,6 +186,27 @@ async def test_refund_errors(tmp_path, monkeypatch):
         assert status == "refunded"
 
 
+async def test_a_refund_that_met_a_5xx_is_not_repeated_and_can_be_asked_again(
+    tmp_path, monkeypatch
+):
+    freeze(monkeypatch, T0)
+    async with admin_harness(tmp_path) as h:
+        await buy(h, 1, "tier1", "c-5")
+        # Telegram refunded it, then answered 502: the call is not sent again by itself.
+        h.session.refunded_charges.add("c-5")
+        h.session.fail_next("refundStarPayment", status=502)
+        await h.message(ADMIN, "/refund c-5")
+        assert len(h.session.calls_of(RefundStarPayment, include_failed=True)) == 1
+        assert "went wrong" in h.texts()[-1]
+        status = await h.db.fetchval("SELECT status FROM payments WHERE charge_id = 'c-5'")
+        assert status == "credited"
+        # The admin asks again; Telegram says it is done and the record catches up.
+        await h.message(ADMIN, "/refund c-5")
+        assert "Telegram had already refunded it" in h.texts()[-1]
+        status = await h.db.fetchval("SELECT status FROM payments WHERE charge_id = 'c-5'")
+        assert status == "refunded"
+
+
 def fast_broadcaster(h, **kwargs):
     broadcaster = Broadcaster(h.db, per_second=0, **kwargs)
     h.dp.workflow_data["broadcaster"] = broadcaster
@@ -195,6 +216,24 @@ def fast_broadcaster(h, **kwargs):
 async def wait_all(broadcaster):
     while broadcaster.tasks:
         await asyncio.gather(*broadcaster.tasks.values())
+
+
+async def test_broadcast_does_not_repeat_a_send_that_met_a_5xx(tmp_path):
+    async with admin_harness(tmp_path) as h:
+        broadcaster = fast_broadcaster(h, retry_delay=0)
+        for uid in (1, 2):
+            await h.message(uid, "/start")
+        h.session.reset_calls()
+        # 502 for the admin's "started" note, then for the first recipient.
+        h.session.fail_next("sendMessage", status=502, times=2)
+        await h.message(ADMIN, "/broadcast hello")
+        await wait_all(broadcaster)
+        to_users = [
+            c for c in h.session.calls_of(SendMessage, include_failed=True) if c.chat_id != ADMIN
+        ]
+        assert sorted(c.chat_id for c in to_users) == [1, 2]  # one attempt each
+        row = await h.db.fetchone("SELECT sent, failed FROM broadcasts WHERE id = 1")
+        assert tuple(row) == (2, 1)  # users 2 and the admin; user 1 not delivered
 
 
 async def test_broadcast_skips_banned_and_marks_blocked(tmp_path):
