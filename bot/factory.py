@@ -66,7 +66,7 @@ def create_dispatcher(
     users = UserService(db)
     quota_service = QuotaService(db, settings.limits)
     inflight = InFlight()
-    # chat (issue 3)
+    # chat
     model_catalog = extra.pop("model_catalog", None) or ModelCatalog(clients.http, settings, db)
     chat_service = extra.pop("chat_service", None) or ChatService(
         catalog=model_catalog,
