@@ -32,7 +32,8 @@ async def is_command(message: Message) -> bool:
 
 async def plain_text(message: Message) -> bool:
     """Non-empty text that is not a command (``F.text & ~F.text.startswith("/")``)."""
-    return bool(message.text) and not message.text.startswith("/")  # type: ignore[union-attr]
+    text = message.text
+    return text is not None and text != "" and not text.startswith("/")
 
 
 async def private_command(message: Message) -> bool:
