@@ -22,11 +22,16 @@ from bot.commands import register_commands
 from bot.config import Settings
 from bot.factory import create_bot, create_dispatcher
 from bot.loop import StartupError
-from bot.middlewares.user import InFlight
-from bot.payment_journal import JournalingRequestHandler, PaymentJournal
-from bot.premium_jobs import start_premium_jobs, stop_premium_jobs
-from bot.services.reconcile import on_shutdown_keys, on_startup_keys
-from bot.services.recovery import give_back_interrupted
+from handlers.adapters.jobs import (
+    give_back_on_startup,
+    on_shutdown_keys,
+    on_startup_keys,
+    start_premium_jobs,
+    stop_premium_jobs,
+)
+from handlers.adapters.payment_journal import PaymentJournal
+from handlers.adapters.webhook import WebhookHandler
+from handlers.middlewares.user import InFlight
 from storage.db import Database, DatabaseError
 
 logger = logging.getLogger("bot")
@@ -70,23 +75,26 @@ async def run_polling(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
 async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
     from aiogram.webhook.aiohttp_server import setup_application
 
-    assert settings.webhook_url is not None and settings.webhook_secret is not None
-    path = urlsplit(settings.webhook_url).path or "/"
+    url, secret = settings.webhook_url, settings.webhook_secret
+    assert url is not None and secret is not None
+    path = urlsplit(url).path or "/"
     app = web.Application()
-    JournalingRequestHandler(
+    WebhookHandler(
         journal=PaymentJournal(dp["payments"], dp["users"]),
         dispatcher=dp,
         bot=bot,
-        secret_token=settings.webhook_secret,
+        secret_token=secret,
         max_in_flight=settings.max_concurrent_updates,
     ).register(app, path=path)
 
     async def set_webhook(bot: Bot) -> None:
         await bot.set_webhook(
-            settings.webhook_url,
-            secret_token=settings.webhook_secret,
+            url,
+            secret_token=secret,
             allowed_updates=dp.resolve_used_update_types(),
             drop_pending_updates=False,
+            # Deliveries Telegram keeps open at once (1-100): no more than can be handled.
+            max_connections=max(1, min(100, settings.max_concurrent_updates)),
         )
 
     dp.startup.register(set_webhook)
@@ -134,7 +142,7 @@ async def amain(settings: Settings) -> None:
     bot = create_bot(settings)
     dp = create_dispatcher(settings, db, clients)
     dp.startup.register(on_startup)
-    dp.startup.register(give_back_interrupted)
+    dp.startup.register(give_back_on_startup)
     dp.startup.register(on_startup_keys)
     # Before on_shutdown: the key re-check must stop while the database is still open.
     dp.shutdown.register(on_shutdown_keys)

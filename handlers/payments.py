@@ -5,24 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message, PreCheckoutQuery
 
 from bot.config import Settings
-from bot.premium_view import receipt_text
 from bot.services.payments import CreditOutcome, PaymentService
 from bot.services.users import UserService
 from bot.texts import Translator
+from handlers.filters import has_successful_payment
+from handlers.premium_view import receipt_text
 
 logger = logging.getLogger(__name__)
-router = Router(name=__name__)
 
 # Telegram cancels the payment when pre-checkout is not answered within 10 seconds.
 PRE_CHECKOUT_BUDGET = 7.0
 
 
-@router.pre_checkout_query()
 async def pre_checkout(query: PreCheckoutQuery, t: Translator, payments: PaymentService) -> None:
     try:
         reason = await asyncio.wait_for(
@@ -44,7 +43,6 @@ async def pre_checkout(query: PreCheckoutQuery, t: Translator, payments: Payment
     await query.answer(ok=False, error_message=t(reason))
 
 
-@router.message(F.successful_payment)
 async def successful_payment(
     message: Message,
     bot: Bot,
@@ -97,3 +95,12 @@ async def tell_admins_unmatched(
             await bot.send_message(admin_id, text)
         except TelegramAPIError as exc:
             logger.warning("could not tell admin %d about an unmatched payment: %s", admin_id, exc)
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.pre_checkout_query.register(pre_checkout)
+    router.message.register(successful_payment, has_successful_payment)
+    return router

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.types import Document, Message, PhotoSize
 
-from bot.filters import Addressed
 from bot.services.chat import IMAGE_TYPES, MAX_DOWNLOAD_BYTES, ChatService, ImageRef, ImageTooBig
 from bot.services.quota import Ticket
 from bot.texts import Translator
 from handlers.chat import answer_with_chat
+from handlers.filters import Addressed, HasImageDocument, has_document, has_photo
 from storage.users import UserRow
-
-router = Router(name=__name__)
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -35,7 +33,6 @@ def is_image_document(document: Document | None) -> bool:
     return PurePath(name.lower()).suffix in _IMAGE_SUFFIXES
 
 
-@router.message(F.photo, Addressed(), flags={"quota": "chat"})
 async def on_photo(
     message: Message,
     prompt: str,
@@ -60,7 +57,6 @@ async def on_photo(
     )
 
 
-@router.message(F.document.func(is_image_document), Addressed(), flags={"quota": "chat"})
 async def on_image_document(
     message: Message,
     prompt: str,
@@ -85,6 +81,17 @@ async def on_image_document(
     )
 
 
-@router.message(F.document, Addressed())
 async def on_other_document(message: Message, t: Translator) -> None:
     await message.answer(t("chat.unsupported_file"))
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(on_photo, has_photo, Addressed(), flags={"quota": "chat"})
+    router.message.register(
+        on_image_document, HasImageDocument(is_image_document), Addressed(), flags={"quota": "chat"}
+    )
+    router.message.register(on_other_document, has_document, Addressed())
+    return router

@@ -7,15 +7,15 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, LabeledPrice, Message
 
 from bot.config import Settings
-from bot.premium_view import PremiumCb, premium_keyboard, premium_text, tier_name
-from bot.render import utc_datetime
+from bot.render import tier_name, utc_datetime
 from bot.services.payments import LowerTierRefused, PaymentService, TrialUnavailable
 from bot.services.quota import QuotaService
 from bot.texts import Translator
 from bot.tiers import PAID_TIERS
+from handlers.keyboards import PremiumCb, premium_keyboard
+from handlers.premium_view import premium_text
+from handlers.replies import send_to_chat
 from storage.users import UserRow
-
-router = Router(name=__name__)
 
 
 async def premium_screen(
@@ -39,14 +39,6 @@ async def premium_screen(
     return text, premium_keyboard(t, state=state, trial=trial, prices=payments.prices)
 
 
-async def _reply(
-    query: CallbackQuery, bot: Bot, text: str, markup: InlineKeyboardMarkup | None = None
-) -> None:
-    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-    await bot.send_message(chat_id, text, reply_markup=markup)
-
-
-@router.message(Command("premium"))
 async def cmd_premium(
     message: Message,
     t: Translator,
@@ -61,7 +53,6 @@ async def cmd_premium(
     await message.answer(text, reply_markup=markup)
 
 
-@router.callback_query(PremiumCb.filter(F.action == "show"))
 async def show_premium(
     query: CallbackQuery,
     bot: Bot,
@@ -75,10 +66,9 @@ async def show_premium(
     text, markup = await premium_screen(
         t, user.id, quota_service=quota_service, payments=payments, settings=settings
     )
-    await _reply(query, bot, text, markup)
+    await send_to_chat(query, text, markup)
 
 
-@router.callback_query(PremiumCb.filter(F.action == "buy"))
 async def buy(
     query: CallbackQuery,
     callback_data: PremiumCb,
@@ -122,7 +112,6 @@ async def buy(
     )
 
 
-@router.callback_query(PremiumCb.filter(F.action == "trial"))
 async def take_trial(
     query: CallbackQuery, bot: Bot, t: Translator, user: UserRow, payments: PaymentService
 ) -> None:
@@ -138,4 +127,15 @@ async def take_trial(
         await query.answer(text, show_alert=True)
         return
     await query.answer()
-    await _reply(query, bot, t("premium.trial_started", expires=utc_datetime(expires)))
+    await send_to_chat(query, t("premium.trial_started", expires=utc_datetime(expires)))
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(cmd_premium, Command("premium"))
+    router.callback_query.register(show_premium, PremiumCb.filter(F.action == "show"))
+    router.callback_query.register(buy, PremiumCb.filter(F.action == "buy"))
+    router.callback_query.register(take_trial, PremiumCb.filter(F.action == "trial"))
+    return router

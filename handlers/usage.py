@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot.premium_view import premium_button
 from bot.render import bar, utc_datetime
 from bot.services.quota import QuotaService
 from bot.texts import Translator
+from handlers.filters import CallbackIs
+from handlers.keyboards import premium_button
 from storage import admin as admin_repo
 from storage.users import UserRow
-
-router = Router(name=__name__)
 
 
 async def usage_text(t: Translator, quota_service: QuotaService, user_id: int) -> str:
@@ -46,7 +45,6 @@ async def usage_text(t: Translator, quota_service: QuotaService, user_id: int) -
     return "\n".join(lines)
 
 
-@router.message(Command("usage"))
 async def cmd_usage(
     message: Message, t: Translator, quota_service: QuotaService, user: UserRow
 ) -> None:
@@ -55,7 +53,6 @@ async def cmd_usage(
     )
 
 
-@router.callback_query(F.data == "menu:usage")
 async def menu_usage(
     query: CallbackQuery, t: Translator, quota_service: QuotaService, user: UserRow
 ) -> None:
@@ -64,3 +61,12 @@ async def menu_usage(
         await query.message.answer(
             await usage_text(t, quota_service, user.id), reply_markup=premium_button(t)
         )
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(cmd_usage, Command("usage"))
+    router.callback_query.register(menu_usage, CallbackIs("menu:usage"))
+    return router

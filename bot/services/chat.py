@@ -5,8 +5,9 @@
 1. waits for the user's turn (:class:`AnswerGate`: one answer at a time per user, a short
    queue behind it, anything more is refused with :class:`ChatBusy`);
 2. builds the request from the conversation memory (and the photo, if any);
-3. streams the answer into a writer (drafts in private chats, an edited message in groups),
-   cancelling the upstream request when the user presses "stop";
+3. streams the answer into the front's writer (:class:`ChatFront`: in Telegram, drafts in
+   private chats and an edited message in groups), cancelling the upstream request when the
+   user presses "stop";
 4. stores the exchange, or on failure keeps what arrived, apologises with a retry button
    and gives the quota unit back.
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import logging
 import secrets
 import time
@@ -26,14 +26,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
-
-import aiohttp
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from typing import Any, Protocol
 
 from bot.clients.openai_compat import ChatClient
 from bot.services.conversation import PHOTO_MARKER, Conversation, Message
@@ -41,13 +34,12 @@ from bot.services.errors import DomainError, UpstreamBusy, UpstreamError, Upstre
 from bot.services.models import ChatModel, ModelCatalog
 from bot.services.quota import Ticket
 from bot.services.reasoning import ThinkFilter, thinks
-from bot.services.streaming import AnswerWriter, DraftWriter, EditWriter
 from bot.texts import Translator
 from bot.tiers import CHAT
 
 logger = logging.getLogger(__name__)
 
-MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API's getFile limit
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what a front may hand over (the Bot API's getFile limit)
 IMAGE_TYPES = {"image/jpeg": "jpeg", "image/png": "png", "image/webp": "webp"}
 
 
@@ -73,15 +65,49 @@ class NotYourRetry(DomainError):
     text_key = "chat.retry_not_yours"
 
 
-class RetryCallback(CallbackData, prefix="chat-retry"):
-    token: str
-
-
 @dataclass(frozen=True, slots=True)
 class ImageRef:
     """A photo or image document, by Telegram file id (its type is sniffed from the bytes)."""
 
     file_id: str
+
+
+class AnswerWriter(Protocol):
+    """Where a streamed answer goes while it is written (the front's side)."""
+
+    text: str  # everything received so far
+    # Set when the user can stop the answer from the front (a stop button): the key under
+    # which :meth:`ChatService.stop` finds it.
+    draft_id: int | None
+
+    @property
+    def has_text(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    def append(self, piece: str) -> None:
+        """Take the next piece (no I/O, never blocks)."""
+
+    async def finish(self) -> list[Any]:
+        """Deliver everything; returns what carries the answer (empty: nothing showed)."""
+        ...
+
+    async def discard(self) -> None: ...
+
+
+class ChatFront(Protocol):
+    """What the chat service needs from the front that asked."""
+
+    def writer(self, request: ChatRequest, *, interval: float) -> AnswerWriter:
+        """A writer for the answer to ``request``, showing it at most every ``interval`` s."""
+        ...
+
+    async def say(self, request: ChatRequest, text: str, *, retry_token: str | None = None) -> None:
+        """A message in the request's chat; with ``retry_token``, a button that retries."""
+
+    async def download(self, image: ImageRef) -> bytes:
+        """The image's bytes. Raises :class:`ImageTooBig` or :class:`ImageDownloadFailed`."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +264,7 @@ class ChatService:
 
     async def answer(
         self,
-        bot: Bot,
+        front: ChatFront,
         t: Translator,
         request: ChatRequest,
         *,
@@ -246,26 +272,28 @@ class ChatService:
         stored_model: str | None,
     ) -> None:
         async with self.gate.turn(request.user_id):
-            await self._answer(bot, t, request, quota, self.model_for(request, stored_model))
+            await self._answer(front, t, request, quota, self.model_for(request, stored_model))
 
     async def _answer(
         self,
-        bot: Bot,
+        front: ChatFront,
         t: Translator,
         request: ChatRequest,
         quota: Ticket | None,
         model: ChatModel,
     ) -> None:
         client = self.clients[model.provider]
-        writer = self._writer(bot, request)
+        interval = self.draft_interval if request.private else self.edit_interval
+        writer = front.writer(request, interval=interval)
+        draft_id = writer.draft_id
         stop: asyncio.Event | None = None
-        if isinstance(writer, DraftWriter):
-            stop = self.stops.register(request.chat_id, writer.draft_id)
+        if draft_id is not None:
+            stop = self.stops.register(request.chat_id, draft_id)
         await writer.start()
         try:
             content: str | list[dict[str, Any]] = request.text
             if request.image is not None:
-                content = await self._image_content(bot, request.text, request.image)
+                content = await self._image_content(front, request.text, request.image)
             messages = self.conversation.build(
                 await self.conversation.history(request.scope), content
             )
@@ -274,42 +302,29 @@ class ChatService:
             await writer.discard()
             raise
         except UpstreamError:
-            await self._failed(bot, t, request, writer, quota)
+            await self._failed(front, t, request, writer, quota)
             return
         except BaseException:
             await writer.discard()
             raise
         finally:
-            if isinstance(writer, DraftWriter):
-                self.stops.unregister(request.chat_id, writer.draft_id)
+            if draft_id is not None:
+                self.stops.unregister(request.chat_id, draft_id)
 
         if not writer.has_text:  # stopped before the first word
             await writer.discard()
             if quota is not None:
                 await quota.refund()
-            await bot.send_message(request.chat_id, t("chat.stopped"), **_thread(request))
+            await front.say(request, t("chat.stopped"))
             return
         delivered = await writer.finish()
         if not delivered:  # only markup that shows nothing (e.g. an empty code block)
-            await self._failed(bot, t, request, writer, quota)
+            await self._failed(front, t, request, writer, quota)
             return
         if stopped:
             logger.info("answer in chat %s stopped by the user", request.chat_id)
         await self.conversation.remember(
             request.scope, request.remembered, writer.text.strip(), model=model.name, ticket=quota
-        )
-
-    def _writer(self, bot: Bot, request: ChatRequest) -> AnswerWriter:
-        if request.private:
-            return DraftWriter(
-                bot, request.chat_id, thread_id=request.thread_id, interval=self.draft_interval
-            )
-        return EditWriter(
-            bot,
-            request.chat_id,
-            thread_id=request.thread_id,
-            reply_to=request.message_id,
-            interval=self.edit_interval,
         )
 
     async def _stream(
@@ -349,7 +364,7 @@ class ChatService:
 
     async def _failed(
         self,
-        bot: Bot,
+        front: ChatFront,
         t: Translator,
         request: ChatRequest,
         writer: AnswerWriter,
@@ -363,15 +378,14 @@ class ChatService:
         if quota is not None:
             await quota.refund()
         token = self.retries.put(request)
-        await bot.send_message(
-            request.chat_id,
-            t("chat.failed"),
-            reply_markup=retry_keyboard(t, token),
-            **_thread(request),
-        )
+        await front.say(request, t("chat.failed"), retry_token=token)
 
-    async def _image_content(self, bot: Bot, text: str, image: ImageRef) -> list[dict[str, Any]]:
-        data = await download_image(bot, image.file_id)
+    async def _image_content(
+        self, front: ChatFront, text: str, image: ImageRef
+    ) -> list[dict[str, Any]]:
+        data = await front.download(image)
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            raise ImageTooBig("file is over 20 MB")
         mime = sniff_image(data)
         if mime is None:
             raise UnsupportedImage("not a JPEG, PNG or WebP image")
@@ -398,35 +412,6 @@ class ChatService:
         if request.user_id != user_id:
             raise NotYourRetry("retry button of another user")
         return self.retries.pop(token)
-
-
-def retry_keyboard(t: Translator, token: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("chat.retry_button"), callback_data=RetryCallback(token=token))
-    return builder.as_markup()
-
-
-def _thread(request: ChatRequest) -> dict[str, Any]:
-    return {"message_thread_id": request.thread_id} if request.thread_id else {}
-
-
-async def download_image(bot: Bot, file_id: str) -> bytes:
-    """The file's bytes through TELEGRAM_API_URL (getFile, then the file URL)."""
-    buffer = io.BytesIO()
-    try:
-        await bot.download(file_id, destination=buffer, timeout=60)
-    except TelegramBadRequest as exc:
-        if "too big" in exc.message.lower():
-            raise ImageTooBig("file is too big to download") from None
-        logger.warning("could not download %s: %s", file_id, exc)
-        raise ImageDownloadFailed(str(exc)) from None
-    except (TelegramAPIError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-        logger.warning("could not download an image: %s", type(exc).__name__)
-        raise ImageDownloadFailed(type(exc).__name__) from None
-    data = buffer.getvalue()
-    if len(data) > MAX_DOWNLOAD_BYTES:
-        raise ImageTooBig("file is over 20 MB")
-    return data
 
 
 def sniff_image(data: bytes) -> str | None:

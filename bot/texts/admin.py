@@ -28,6 +28,10 @@ EN = {
     ),
     # /ban /unban
     "admin.ban_usage": "Usage: <code>/ban user_id</code>",
+    "admin.invalid_user_id": (
+        "<code>{text}</code> is not a user id. A user id is a positive number written with "
+        "the digits 0–9, at most 9223372036854775807."
+    ),
     "admin.unban_usage": "Usage: <code>/unban user_id</code>",
     "admin.banned": (
         "🚫 User <code>{user_id}</code> is blocked; their API key is refused meanwhile."
@@ -99,6 +103,10 @@ RU = {
         "Пользователя <code>{user_id}</code> нет (он появляется, когда напишет боту)."
     ),
     "admin.ban_usage": "Формат: <code>/ban user_id</code>",
+    "admin.invalid_user_id": (
+        "<code>{text}</code> — не user id. User id — положительное число из цифр 0–9, "
+        "не больше 9223372036854775807."
+    ),
     "admin.unban_usage": "Формат: <code>/unban user_id</code>",
     "admin.banned": (
         "🚫 Пользователь <code>{user_id}</code> заблокирован, его API-ключ не принимается."

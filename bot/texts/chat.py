@@ -1,4 +1,4 @@
-"""Texts of chat, photos and the model picker (issue 3)."""
+"""Texts of chat, photos and the model picker."""
 
 EN = {
     "cmd.chat": "Ask the AI (or just write to me)",

@@ -52,6 +52,8 @@ def new_draft_id() -> int:
 class AnswerWriter:
     """Base: buffering, the pump, typing, cutting and final delivery."""
 
+    draft_id: int | None = None  # drafts only: the key of the stop button
+
     def __init__(
         self,
         bot: Bot,
@@ -220,7 +222,7 @@ class AnswerWriter:
                 kwargs["parse_mode"] = None
             return await self.bot.send_message(self.chat_id, text, **self._common(), **kwargs)
 
-        message = await self._final(send, part)
+        message: Message = await self._final(send, part)
         self.delivered.append(message)
         return message
 
@@ -265,7 +267,8 @@ class DraftWriter(AnswerWriter):
     def __init__(self, bot: Bot, chat_id: int, *, draft_id: int | None = None, **kw: Any) -> None:
         kw.setdefault("interval", 0.5)
         super().__init__(bot, chat_id, **kw)
-        self.draft_id = draft_id or new_draft_id()
+        self.draft: int = draft_id or new_draft_id()
+        self.draft_id = self.draft
         self._drafts_broken = False
 
     async def _preview(self, part: Part) -> None:
@@ -274,7 +277,7 @@ class DraftWriter(AnswerWriter):
         try:
             await self.bot.send_message_draft(
                 chat_id=self.chat_id,
-                draft_id=self.draft_id,
+                draft_id=self.draft,
                 text=part.html,
                 can_stop=True,
                 **self._common(),
@@ -287,7 +290,7 @@ class DraftWriter(AnswerWriter):
                 return
             await self.bot.send_message_draft(
                 chat_id=self.chat_id,
-                draft_id=self.draft_id,
+                draft_id=self.draft,
                 text=part.source,
                 parse_mode=None,
                 can_stop=True,

@@ -1,36 +1,15 @@
 """Rendering of premium screens, receipts and reminders, shared by handlers and background
-jobs: texts and inline keyboards only, no I/O."""
+jobs: texts only, no I/O (the keyboards are in handlers/keyboards.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
-
-from bot.render import duration, utc_datetime
+from bot.render import duration, tier_name, utc_datetime
 from bot.services.payments import CreditOutcome, TrialInfo
 from bot.services.quota import TierState
 from bot.texts import Raw, Translator
-from bot.tiers import FREE, KINDS, PAID_TIERS, PERIOD_DAYS, RANK, TIERS, TRIAL_HOURS, Limits
-
-
-class PremiumCb(CallbackData, prefix="prem"):
-    """show: the /premium screen; buy: an invoice for ``tier``; trial: start the trial."""
-
-    action: str
-    tier: str = ""
-
-
-def premium_button(t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("premium.button"), callback_data=PremiumCb(action="show"))
-    return builder.as_markup()
-
-
-def tier_name(t: Translator, tier: str) -> str:
-    return t(f"tier.{tier}")
+from bot.tiers import FREE, KINDS, PERIOD_DAYS, TIERS, TRIAL_HOURS, Limits
 
 
 def long_duration(t: Translator, seconds: int) -> str:
@@ -93,24 +72,6 @@ def premium_text(
     lines.append("")
     lines.append(t("premium.rules"))
     return "\n".join(lines)
-
-
-def premium_keyboard(
-    t: Translator, *, state: TierState, trial: TrialInfo, prices: Mapping[str, int]
-) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for tier in PAID_TIERS:
-        if RANK[tier] < RANK[state.tier]:
-            continue  # a lower tier cannot be bought while a higher one is in force
-        key = "premium.button_extend" if tier == state.tier else "premium.button_buy"
-        builder.button(
-            text=t(key, tier=tier_name(t, tier), amount=prices[tier]),
-            callback_data=PremiumCb(action="buy", tier=tier),
-        )
-    if trial.available:
-        builder.button(text=t("premium.button_trial"), callback_data=PremiumCb(action="trial"))
-    builder.adjust(1)
-    return builder.as_markup()
 
 
 def receipt_text(t: Translator, outcome: CreditOutcome) -> str:

@@ -11,13 +11,12 @@ it (``PaymentService.record``: idempotent, keyed by the charge id) first. If the
 fails, the batch is refused (the middleware raises), aiogram's polling backs off and asks
 again with the same offset, and Telegram sends the same updates again. The handler records
 again (a no-op) and credits; a payment recorded but not credited is credited at the next
-start (``bot.premium_jobs``). :class:`JournalingRequestHandler` does the same for webhooks,
-after the secret check and before the 200.
+start (``handlers.adapters.jobs``). The webhook handler calls :meth:`PaymentJournal.note` the same
+way, after the secret check and before the 200.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -25,8 +24,6 @@ from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.types import Update
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
-from aiohttp import web
 
 from bot.services import clock
 from bot.services.payments import PaymentService
@@ -81,62 +78,3 @@ class PaymentJournal(BaseRequestMiddleware):
                 message.from_user.id,
             )
             raise
-
-
-class JournalingRequestHandler(SimpleRequestHandler):
-    """aiogram's webhook handler, recording a successful payment before answering 200.
-    A payment that cannot be recorded gets a 500: Telegram delivers it again later.
-
-    ``max_in_flight``: updates handled at once (``MAX_CONCURRENT_UPDATES``, as in polling).
-    Updates are handled after the 200; past the limit the 200 waits for a free slot, so
-    Telegram (at most ``max_connections`` deliveries open) stops sending and the rest wait
-    there, as they do with polling. (Hooks into aiogram's background handling: recheck on
-    an aiogram upgrade; ``tests/test_plumbing.py`` covers it.)
-    """
-
-    def __init__(
-        self, *, journal: PaymentJournal, max_in_flight: int | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.journal = journal
-        self._slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
-
-    async def _handle_request_background(self, bot: Bot, request: web.Request) -> web.Response:
-        if self._slots is None:
-            return await super()._handle_request_background(bot, request)
-        await self._slots.acquire()
-        try:
-            return await super()._handle_request_background(bot, request)
-        except BaseException:
-            self._slots.release()  # no task was started to give it back
-            raise
-
-    async def _background_feed_update(self, bot: Bot, update: dict[str, Any]) -> None:
-        try:
-            await super()._background_feed_update(bot, update)
-        finally:
-            if self._slots is not None:
-                self._slots.release()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        bot = await self.resolve_bot(request)
-        if self.verify_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), bot):
-            update = await self._payment_update(request, bot)
-            if update is not None:
-                try:
-                    await self.journal.note(update)
-                except Exception:
-                    return web.Response(body="payment not recorded, retry", status=500)
-        return await super().handle(request)
-
-    @staticmethod
-    async def _payment_update(request: web.Request, bot: Bot) -> Update | None:
-        """The update if it carries a successful payment (anything unreadable is left to
-        aiogram, as before)."""
-        try:
-            raw = await request.json(loads=bot.session.json_loads)
-            if not isinstance(raw, dict) or "successful_payment" not in (raw.get("message") or {}):
-                return None
-            return Update.model_validate(raw, context={"bot": bot})
-        except (ValueError, TypeError, AttributeError):
-            return None
