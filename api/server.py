@@ -52,6 +52,20 @@ http_logger = logging.getLogger("api.http")
 http_logger.addFilter(_NoTracebacks())
 
 
+def protocol_options() -> dict[str, object]:
+    """aiohttp's connection settings for the gateway (``web.AppRunner`` keyword arguments).
+
+    ``lingering_time=0``: an answer given before the body was read (a 401, a 413, a 408)
+    closes the connection at once; by default aiohttp would keep reading and discarding
+    the announced body for 10 more seconds.
+    """
+    return {
+        "keepalive_timeout": KEEPALIVE_TIMEOUT,
+        "lingering_time": 0,
+        "logger": http_logger,
+    }
+
+
 async def serve(settings: Settings) -> None:
     db = Database(settings.database_path)
     try:
@@ -66,8 +80,7 @@ async def serve(settings: Settings) -> None:
             access_log=None,
             handle_signals=False,
             shutdown_timeout=settings.shutdown_timeout,
-            keepalive_timeout=KEEPALIVE_TIMEOUT,
-            logger=http_logger,
+            **protocol_options(),  # type: ignore[arg-type]
         )
         await runner.setup()
         assert runner.server is not None

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from api.app import create_app
 from api.auth import hash_key
+from api.server import protocol_options
 from bot.clients import Clients
 from bot.config import Settings
 from bot.services import clock
@@ -148,7 +149,7 @@ async def running_gateway(
     db = await Database(settings.database_path).connect()
     clients = Clients.create(settings, transport=fast_transport())
     app = create_app(settings, db, clients, **(app_kwargs or {}))
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, **protocol_options())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
