@@ -154,8 +154,8 @@ async def test_the_checked_body_is_what_goes_upstream(gw, http, upstream):
 
     forwarder.complete = capture
     raw = (
-        '\ufeff{"model": "%s", "messages": [{"role": "user", "content": "hi"}], '
-        '"max_tokens": 200000, "max_tokens": 200}' % VC_MODEL
+        f'\ufeff{{"model": "{VC_MODEL}", "messages": [{{"role": "user", "content": "hi"}}], '
+        '"max_tokens": 200000, "max_tokens": 200}'
     ).encode()
     response = await http.post(f"{gw.url}{CHAT}", headers=auth(key), content=raw)
     assert response.status_code == 200, response.text
@@ -172,7 +172,7 @@ async def test_the_checked_body_is_what_goes_upstream(gw, http, upstream):
 
 async def test_nan_is_refused_through_the_gateway(gw, http):
     key = await seed_key(gw.db, 3)
-    raw = ('{"model": "%s", "messages": [], "temperature": NaN}' % VC_MODEL).encode()
+    raw = (f'{{"model": "{VC_MODEL}", "messages": [], "temperature": NaN}}').encode()
     response = await http.post(f"{gw.url}{CHAT}", headers=auth(key), content=raw)
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
 
@@ -336,7 +336,7 @@ async def test_waiting_too_long_for_a_body_slot_is_a_503(tmp_path, upstream):
     env = {"API_CLIENT_TIMEOUT": "1", "API_MAX_BODY_BYTES": str(64 * 1024 * 1024)}
     async with running_gateway(tmp_path, upstream, **env) as gw:
         key = await seed_key(gw.db, 9)
-        reader, writer = await _raw(
+        _reader, writer = await _raw(
             gw.url,
             f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
             "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode(),

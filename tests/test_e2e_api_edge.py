@@ -59,7 +59,7 @@ async def test_a_slow_request_head_is_cut_off(gateway):
 
 
 async def test_an_idle_new_connection_is_cut_off(gateway):
-    proc, url = gateway
+    _proc, url = gateway
     reader, writer = await connect(url)
     assert await read_until_closed(reader) == b""
     writer.close()
@@ -81,7 +81,7 @@ async def test_a_body_that_never_comes_is_a_408_and_a_close(gateway):
 
 
 async def test_a_bad_key_is_401_before_a_big_body_is_sent(gateway):
-    proc, url = gateway
+    _proc, url = gateway
     reader, writer = await connect(url)
     writer.write(
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer vc_nope\r\n"
@@ -96,7 +96,7 @@ async def test_a_bad_key_is_401_before_a_big_body_is_sent(gateway):
 
 async def test_a_client_leaving_mid_upload_is_an_info_line(gateway):
     proc, url = gateway
-    reader, writer = await connect(url)
+    _reader, writer = await connect(url)
     writer.write(
         b"POST /sd HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b'Content-Length: 5000\r\n\r\n{"token": "vc_'
@@ -142,7 +142,7 @@ async def test_requests_aiohttp_cannot_parse_are_one_info_line(gateway):
 
 
 async def test_deep_json_is_a_400_without_a_traceback(gateway):
-    proc, url = gateway
+    _proc, url = gateway
     body = b"[" * 60_000
     reader, writer = await connect(url)
     writer.write(

@@ -63,6 +63,8 @@ def test_chained_exceptions_are_all_shown(capsys):
     except RuntimeError:
         log.exception("boom")
     err = capsys.readouterr().err
-    assert err.index("KeyError: 'inner'") < err.index("direct cause") < err.index(
-        "RuntimeError: outer"
+    assert (
+        err.index("KeyError: 'inner'")
+        < err.index("direct cause")
+        < err.index("RuntimeError: outer")
     )
