@@ -11,7 +11,6 @@ before a 5 MB upload) closes the connection instead of reading and discarding th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from api.auth import Gatekeeper
+from api.budget import BodyBudget
 from api.connections import HeadDeadlines
 from api.errors import INVALID_REQUEST, SERVER, ApiError, ClientGone
 from api.logs import new_request_id, request_id
@@ -41,15 +41,9 @@ access_logger = logging.getLogger("api.access")
 
 USER_ID = web.RequestKey("user_id", int)
 
-# Request bodies are read into memory whole (they are JSON). To keep memory bounded under a
-# flood, the big ones are read (and parsed and checked) at most this many bytes' worth at
-# once: with the default 8 MiB API_MAX_BODY_BYTES, 8 bodies.
-BODY_MEMORY = 64 * 1024 * 1024
-MAX_BODY_READS = 64
-
-
-def body_slots(max_body_bytes: int) -> int:
-    return max(1, min(MAX_BODY_READS, BODY_MEMORY // max_body_bytes))
+# Chat bodies held in memory at once, in bytes (see api.budget): four bodies of the default
+# 8 MiB maximum, any number of ordinary small ones.
+BODY_MEMORY = 32 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -64,7 +58,7 @@ class Gateway:
     chat: ChatForwarder
     models: ChatModels
     images: ImageBackend
-    body_reads: asyncio.Semaphore
+    bodies: BodyBudget
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -106,7 +100,7 @@ def create_app(
         chat=ChatForwarder(timeouts=timeouts, redact=redactor.redact),
         models=models,
         images=images,
-        body_reads=asyncio.Semaphore(body_slots(settings.api_max_body_bytes)),
+        bodies=BodyBudget(BODY_MEMORY),
     )
     app = web.Application(
         client_max_size=settings.api_max_body_bytes, middlewares=[request_middleware]

@@ -73,7 +73,7 @@ def setup(app: web.Application) -> None:
 # -- the pipeline -----------------------------------------------------------------------------
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(request: web.Request, limit: int) -> bytearray:
     """The whole body, at most ``limit`` bytes, each piece within API_CLIENT_TIMEOUT.
 
     A body announced bigger than ``limit`` is refused before reading it; a client that stops
@@ -106,7 +106,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise ClientGone(type(exc).__name__) from None
     if not received:
         raise bad_request("The request body is empty; send a JSON object.", code="invalid_json")
-    return bytes(received)
+    return received
 
 
 def _too_slow(why: str) -> ApiError:
@@ -120,13 +120,16 @@ def _too_slow(why: str) -> ApiError:
 
 
 @asynccontextmanager
-async def body_slot(gateway: Gateway) -> AsyncIterator[None]:
-    """One of the few big bodies read (and parsed) at once; a caller that waits longer than
-    API_CLIENT_TIMEOUT for its turn gets a 503 asking to retry."""
+async def body_room(request: web.Request, gateway: Gateway) -> AsyncIterator[None]:
+    """Room in the body budget (``api.budget``) for this request's body, held until the
+    request is done; a caller that waits longer than API_CLIENT_TIMEOUT gets a 503."""
+    limit = gateway.settings.api_max_body_bytes
+    size = request.content_length
+    size = limit if size is None else min(size, limit)
     try:
-        async with asyncio.timeout(gateway.settings.api_client_timeout):
-            await gateway.body_reads.acquire()
+        held = await gateway.bodies.acquire(size, gateway.settings.api_client_timeout)
     except TimeoutError:
+        logger.info("no room for a %d-byte body in %g s", size, gateway.settings.api_client_timeout)
         raise ApiError(
             503,
             "The gateway is busy reading other requests; try again in a moment.",
@@ -137,7 +140,7 @@ async def body_slot(gateway: Gateway) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        gateway.body_reads.release()
+        gateway.bodies.release(held)
 
 
 async def authenticate(request: web.Request, gateway: Gateway, key: Any) -> Caller:
@@ -200,11 +203,15 @@ async def _delivered(ticket: Ticket, work: Callable[[], Awaitable[Any]]) -> Any:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     gateway = gateway_of(request)
     caller = await authenticate(request, gateway, bearer_key(request.headers.get("Authorization")))
-    async with body_slot(gateway):
-        body = parse_json(await read_body(request, gateway.settings.api_max_body_bytes))
-        chat = check_chat(body)
-        raw = encode_json(upstream_body(body))
-        del body  # only the bytes to forward stay in memory while the upstream answers
+    async with body_room(request, gateway):
+        return await _chat(request, gateway, caller)
+
+
+async def _chat(request: web.Request, gateway: Gateway, caller: Caller) -> web.StreamResponse:
+    body = parse_json(await read_body(request, gateway.settings.api_max_body_bytes))
+    chat = check_chat(body)
+    raw = encode_json(upstream_body(body))
+    del body  # only the bytes to forward stay in memory while the upstream answers
     if not await gateway.models.offers(chat.model):
         raise model_not_found(chat.model)
     route = gateway.models.route(chat.model)

@@ -39,12 +39,14 @@ LORAS_MAX = 5
 SIDE_STEP = 8
 
 
-def parse_json(raw: bytes) -> Any:
+def parse_json(raw: bytes | bytearray) -> Any:
     """The body as JSON. UTF-8 (a byte order mark is allowed); NaN and Infinity, which are
     not JSON, and nesting too deep for Python's parser are refused like any invalid JSON."""
     try:
+        if raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
         return json.loads(
-            raw.removeprefix(b"\xef\xbb\xbf"),
+            raw,
             parse_constant=_no_constant,
             parse_float=_finite_float,
         )

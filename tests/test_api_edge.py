@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from api.app import GATEWAY
+from api.budget import BodyBudget
 from api.errors import ApiError
 from api.validation import check_chat, encode_json, parse_json, upstream_body
 from tests.gateway_helpers import (
@@ -330,16 +331,16 @@ async def test_a_chat_body_that_stalls_is_a_408(tmp_path, upstream):
     assert b"request_timeout" in answer
 
 
-async def test_waiting_too_long_for_a_body_slot_is_a_503(tmp_path, upstream):
-    # 64 MiB bodies: one is read at a time. A slow upload holds the slot; the next caller
-    # waits API_CLIENT_TIMEOUT, then is told to retry.
+async def test_waiting_too_long_for_room_in_the_body_budget_is_a_503(tmp_path, upstream):
+    # A slow upload announcing 40 MB holds the whole body budget; the next caller waits
+    # API_CLIENT_TIMEOUT, then is told to retry.
     env = {"API_CLIENT_TIMEOUT": "1", "API_MAX_BODY_BYTES": str(64 * 1024 * 1024)}
     async with running_gateway(tmp_path, upstream, **env) as gw:
         key = await seed_key(gw.db, 9)
         _reader, writer = await _raw(
             gw.url,
             f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
-            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode(),
+            "Content-Type: application/json\r\nContent-Length: 40000000\r\n\r\n{".encode(),
         )
 
         async def trickle():  # a byte well within each API_CLIENT_TIMEOUT: the slot stays held
@@ -360,3 +361,24 @@ async def test_waiting_too_long_for_a_body_slot_is_a_503(tmp_path, upstream):
     assert busy.json()["error"]["code"] == "server_busy"
     assert busy.headers["Retry-After"] == "1"
     assert upstream.requests_to(CHAT) == []
+
+
+async def test_the_body_budget_serves_in_order_and_gives_back_on_timeout():
+    budget = BodyBudget(100)
+    first = await budget.acquire(80, 1)
+    assert first == 80 and budget.free == 20
+    with pytest.raises(TimeoutError):
+        await budget.acquire(50, 0.05)
+    assert budget.free == 20  # the one that gave up holds nothing
+    big = asyncio.create_task(budget.acquire(500, 5))  # capped at the whole budget
+    await asyncio.sleep(0)
+    small = asyncio.create_task(budget.acquire(10, 5))  # waits behind the big one
+    await asyncio.sleep(0.01)
+    assert not big.done() and not small.done()
+    budget.release(first)
+    assert await big == 100
+    assert not small.done()
+    budget.release(100)
+    assert await small == 10
+    budget.release(10)
+    assert budget.free == 100
