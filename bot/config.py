@@ -86,6 +86,10 @@ class Settings:
         default_factory=lambda: dict(API_RATE_PER_SECOND)
     )
     api_max_body_bytes: int = 8 * 1024 * 1024
+    # HTTP API: how long a client may stay silent while sending a request, and the browser
+    # origins allowed by CORS ("*": any)
+    api_client_timeout: float = 10.0
+    api_cors_origins: tuple[str, ...] = ("*",)
     # capacity (issue 7)
     max_concurrent_updates: int = 800
     # answer length: max_tokens sent with every chat request (0: the provider's default)
@@ -287,6 +291,7 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         generation_concurrency=_int(env, "GENERATION_CONCURRENCY", 4, minimum=1, maximum=1000),
         **_key_recheck(env),
         **_api(env),
+        **_api_edge(env),
         # capacity (issue 7)
         max_concurrent_updates=_int(
             env, "MAX_CONCURRENT_UPDATES", 800, minimum=1, maximum=1_000_000
@@ -360,3 +365,40 @@ def _api(env: Mapping[str, str]) -> _ApiSettings:
         env, "API_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024, maximum=512 * 1024 * 1024
     )
     return {"api_rate_per_second": rates, "api_max_body_bytes": max_body}
+
+
+# HTTP API: the seconds a client may take to send a request head or the next piece of a body
+# (slow clients are disconnected), and the origins browsers may call it from.
+API_CLIENT_TIMEOUT_RANGE = (1.0, 300.0)
+_ORIGIN_RE = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
+
+
+def _api_edge(env: Mapping[str, str]) -> dict[str, object]:
+    low, high = API_CLIENT_TIMEOUT_RANGE
+    raw = _get(env, "API_CLIENT_TIMEOUT")
+    timeout = 10.0
+    if raw is not None:
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise ConfigError("API_CLIENT_TIMEOUT", f"must be a number, got {raw!r}") from None
+        # "nan" fails both comparisons, so it is refused like any value out of range.
+        if not low <= timeout <= high:
+            raise ConfigError(
+                "API_CLIENT_TIMEOUT", f"must be from {low:g} to {high:g} seconds, got {raw!r}"
+            )
+    origins: tuple[str, ...] = ("*",)
+    raw = _get(env, "API_CORS_ORIGINS")
+    if raw is not None:
+        items = tuple(dict.fromkeys(item.strip().rstrip("/").lower() for item in raw.split(",")))
+        items = tuple(item for item in items if item)
+        if not items:
+            raise ConfigError("API_CORS_ORIGINS", "must be * or a comma-separated list of origins")
+        for item in items:
+            if item != "*" and not _ORIGIN_RE.fullmatch(item):
+                raise ConfigError(
+                    "API_CORS_ORIGINS",
+                    f"{item!r} is not an origin like https://app.example.com (or *)",
+                )
+        origins = ("*",) if "*" in items else items
+    return {"api_client_timeout": timeout, "api_cors_origins": origins}
