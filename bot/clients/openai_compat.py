@@ -107,7 +107,7 @@ class ChatClient:
 
     async def stream(
         self, model: str, messages: list[Message], **params: Any
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Yield pieces of the answer as they arrive; raises the domain errors above.
 
         Close it with ``contextlib.aclosing`` (or cancel the consuming task): the upstream
