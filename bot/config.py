@@ -68,7 +68,7 @@ class Settings:
     log_level: str = "INFO"
     limits: Mapping[str, Limits] = field(default_factory=default_limits)
     shutdown_timeout: float = 20.0
-    # chat (issue 3): conversation memory and upstream timeouts
+    # chat: conversation memory and upstream timeouts
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     chat_history_messages: int = 20
     chat_history_chars: int = 12_000
@@ -90,7 +90,7 @@ class Settings:
     # origins allowed by CORS ("*": any)
     api_client_timeout: float = 10.0
     api_cors_origins: tuple[str, ...] = ("*",)
-    # capacity (issue 7)
+    # capacity
     max_concurrent_updates: int = 800
     # answer length: max_tokens sent with every chat request (0: the provider's default)
     chat_max_tokens: int = 4096
@@ -276,7 +276,7 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         log_level=log_level,
         limits=_limits(env),
         shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 20.0, minimum=0.0, maximum=3600.0),
-        # chat (issue 3)
+        # chat
         system_prompt=(_get(env, "SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT).replace("\\n", "\n"),
         chat_history_messages=_int(env, "CHAT_HISTORY_MESSAGES", 20, minimum=2, maximum=1000),
         chat_history_chars=_int(env, "CHAT_HISTORY_CHARS", 12_000, minimum=1000, maximum=1_000_000),
@@ -292,7 +292,7 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         **_key_recheck(env),
         **_api(env),
         **_api_edge(env),
-        # capacity (issue 7)
+        # capacity
         max_concurrent_updates=_int(
             env, "MAX_CONCURRENT_UPDATES", 800, minimum=1, maximum=1_000_000
         ),

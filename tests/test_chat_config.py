@@ -1,4 +1,4 @@
-"""Chat settings (issue 3): defaults, parsing and errors."""
+"""Chat settings: defaults, parsing and errors."""
 
 import pytest
 
