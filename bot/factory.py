@@ -27,6 +27,7 @@ from bot.services.broadcast import Broadcaster
 from bot.services.cancel import CancelRegistry
 from bot.services.chat import ChatService
 from bot.services.conversation import Conversation
+from bot.services.documents import DocumentReader
 from bot.services.generation import Generations, ResultStore
 from bot.services.image_flow import ImageFlow
 from bot.services.images import Catalogue, ImageService
@@ -78,6 +79,7 @@ def create_dispatcher(
             max_chars=settings.chat_history_chars,
         ),
         max_tokens=settings.chat_max_tokens,
+        documents=DocumentReader(max_chars=settings.document_max_chars),
     )
     # images and GIFs
     if clients.images is None:

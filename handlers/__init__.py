@@ -29,6 +29,7 @@ def get_routers() -> list[Router]:
         cancel,
         channel,
         chat,
+        documents,
         errors,
         fallback,
         images,
@@ -63,6 +64,7 @@ def get_routers() -> list[Router]:
             model.make_router(),
         ),
         photo.make_router(),
+        documents.make_router(),
         _commands_only(
             "media-commands",
             cancel.make_router(),
