@@ -49,8 +49,8 @@ async def answer_with_chat(
     document: DocumentRef | None = None,
 ) -> None:
     """Answer ``message`` with the chat service: ``prompt`` is the question (about ``image``
-    or ``document`` when given; in groups the sender's name goes first), asked of the user's chosen model and
-    charged to ``quota``."""
+    or ``document`` when given; in groups the sender's name goes first), asked of the user's
+    chosen model and charged to ``quota``."""
     assert message.from_user is not None
     private = message.chat.type == ChatType.PRIVATE
     request = ChatRequest(

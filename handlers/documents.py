@@ -7,7 +7,6 @@ middleware gives the unit back."""
 from __future__ import annotations
 
 from aiogram import Bot, Router
-
 from aiogram.types import Message
 
 from bot.services.chat import ChatService, DocumentRef
