@@ -32,6 +32,7 @@ def get_routers() -> list[Router]:
         documents,
         errors,
         fallback,
+        guest,
         images,
         keys,
         model,
@@ -72,6 +73,7 @@ def get_routers() -> list[Router]:
             settings.make_router(),
         ),
         chat.make_router(),
+        guest.make_router(),  # guest_message updates only
         fallback.make_router(),  # callback queries no other router took
         channel.make_router(),
     ]
