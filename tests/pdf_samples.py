@@ -87,3 +87,30 @@ def encrypted_pdf(password: str = "secret") -> bytes:
 def damaged_pdf() -> bytes:
     """Starts like a PDF, then is nothing of the kind."""
     return b"%PDF-1.7\n" + bytes(range(256)) * 8
+
+
+def bomb_pdf(inflated_mb: int = 50) -> bytes:
+    """One page whose compressed content stream inflates to ``inflated_mb`` MiB (a string of
+    'A's): tens of KiB on the wire, a memory bomb for a parser without bounds."""
+    import zlib
+
+    packer = zlib.compressobj(9)
+    parts = [packer.compress(b"BT /F1 12 Tf 72 720 Td (")]
+    block = b"A" * (1024 * 1024)
+    parts += [packer.compress(block) for _ in range(inflated_mb)]
+    parts += [packer.compress(b") Tj ET"), packer.flush()]
+    stream = b"".join(parts)
+    return _assemble(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>",
+            b"<< /Length "
+            + str(len(stream)).encode()
+            + b" /Filter /FlateDecode >>\nstream\n"
+            + stream
+            + b"\nendstream",
+        ]
+    )
