@@ -10,7 +10,7 @@ def _escape(text: str) -> str:
 
 
 def text_pdf(pages: list[str]) -> bytes:
-    """A valid PDF whose pages show ``pages`` (one line each, Helvetica, Latin-1 text)."""
+    """A valid PDF whose pages show ``pages`` (a line per ``\n``, Helvetica, Latin-1)."""
     objects: list[bytes] = []
     count = len(pages)
     # 1: catalog, 2: page tree, 3: font, then per page: page object and content stream.
@@ -19,7 +19,8 @@ def text_pdf(pages: list[str]) -> bytes:
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode())
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     for index, text in enumerate(pages):
-        content = f"BT /F1 12 Tf 72 720 Td ({_escape(text)}) Tj ET".encode("latin-1")
+        lines = " ".join(f"({_escape(line)}) Tj 0 -14 Td" for line in text.split("\n"))
+        content = f"BT /F1 12 Tf 72 720 Td {lines} ET".encode("latin-1")
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
             f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * index} 0 R >>".encode()
