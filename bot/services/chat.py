@@ -24,10 +24,10 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from bot.clients.openai_compat import ChatClient
 from bot.services.conversation import PHOTO_MARKER, Conversation, Message
@@ -379,7 +379,11 @@ class ChatService:
         thinking = ThinkFilter() if thinks(model.name) else None
 
         async def consume() -> None:
-            async with aclosing(client.stream(model.name, messages, **self.params)) as pieces:
+            # The clients' streams are async generators, typed as iterators.
+            stream = cast(
+                AsyncGenerator[str, None], client.stream(model.name, messages, **self.params)
+            )
+            async with aclosing(stream) as pieces:
                 async for piece in pieces:
                     writer.append(piece if thinking is None else thinking.feed(piece))
             if thinking is not None:
