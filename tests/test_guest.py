@@ -203,3 +203,10 @@ async def test_fake_takes_one_answer_per_guest_query(tmp_path) -> None:
         assert ok[0] == 200 and ok[1]["result"]["inline_message_id"]
         assert again[0] == 400 and unknown[0] == 400
         assert "query ID is invalid" in again[1]["description"]
+
+
+async def test_the_bot_asks_telegram_for_guest_messages(tmp_path) -> None:
+    # Polling and setWebhook pass resolve_used_update_types(): without a guest_message
+    # handler Telegram would never send them.
+    async with harness(tmp_path) as h:
+        assert "guest_message" in h.dp.resolve_used_update_types()
