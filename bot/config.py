@@ -94,6 +94,11 @@ class Settings:
     max_concurrent_updates: int = 800
     # answer length: max_tokens sent with every chat request (0: the provider's default)
     chat_max_tokens: int = 4096
+    # documents: most characters of a file's text sent to the model with the question.
+    # 50000 characters are ~12k tokens of English, ~20k of Russian: with the answer
+    # (CHAT_MAX_TOKENS) that fits a 32k-token context, the smallest the offered models are
+    # served with (Llama 3.x has 128k: raise it where the provider serves the full context).
+    document_max_chars: int = 50_000
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -297,6 +302,7 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
             env, "MAX_CONCURRENT_UPDATES", 800, minimum=1, maximum=1_000_000
         ),
         chat_max_tokens=_max_tokens(env),
+        document_max_chars=_int(env, "DOCUMENT_MAX_CHARS", 50_000, minimum=1000, maximum=1_000_000),
     )
 
 

@@ -27,7 +27,9 @@ from bot.services.broadcast import Broadcaster
 from bot.services.cancel import CancelRegistry
 from bot.services.chat import ChatService
 from bot.services.conversation import Conversation
+from bot.services.documents import DocumentReader
 from bot.services.generation import Generations, ResultStore
+from bot.services.guest import GuestAnswers
 from bot.services.image_flow import ImageFlow
 from bot.services.images import Catalogue, ImageService
 from bot.services.keys import KeyService
@@ -78,6 +80,7 @@ def create_dispatcher(
             max_chars=settings.chat_history_chars,
         ),
         max_tokens=settings.chat_max_tokens,
+        documents=DocumentReader(max_chars=settings.document_max_chars),
     )
     # images and GIFs
     if clients.images is None:
@@ -113,6 +116,7 @@ def create_dispatcher(
         inflight=inflight,
         model_catalog=model_catalog,
         chat_service=chat_service,
+        guest_answers=GuestAnswers(chat_service),
         cancels=cancels,
         images=images,
         generations=generations,
@@ -130,6 +134,7 @@ def create_dispatcher(
     quota_mw = QuotaMiddleware(quota_service, admit=chat_service.admit)
     dp.message.middleware(quota_mw)
     dp.callback_query.middleware(quota_mw)
+    dp.guest_message.middleware(quota_mw)
     dp.include_routers(*get_routers())
     return dp
 

@@ -29,8 +29,10 @@ def get_routers() -> list[Router]:
         cancel,
         channel,
         chat,
+        documents,
         errors,
         fallback,
+        guest,
         images,
         keys,
         model,
@@ -63,6 +65,7 @@ def get_routers() -> list[Router]:
             model.make_router(),
         ),
         photo.make_router(),
+        documents.make_router(),
         _commands_only(
             "media-commands",
             cancel.make_router(),
@@ -70,6 +73,7 @@ def get_routers() -> list[Router]:
             settings.make_router(),
         ),
         chat.make_router(),
+        guest.make_router(),  # guest_message updates only
         fallback.make_router(),  # callback queries no other router took
         channel.make_router(),
     ]

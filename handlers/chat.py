@@ -11,7 +11,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, MessageGenerationStopped
 
-from bot.services.chat import ChatRequest, ChatService, ImageRef, NotYourRetry
+from bot.services.chat import ChatRequest, ChatService, DocumentRef, ImageRef, NotYourRetry
 from bot.services.errors import DomainError
 from bot.services.quota import Ticket
 from bot.texts import Translator
@@ -46,10 +46,11 @@ async def answer_with_chat(
     quota: Ticket,
     chat_service: ChatService,
     image: ImageRef | None = None,
+    document: DocumentRef | None = None,
 ) -> None:
     """Answer ``message`` with the chat service: ``prompt`` is the question (about ``image``
-    when given; in groups the sender's name goes first), asked of the user's chosen model and
-    charged to ``quota``."""
+    or ``document`` when given; in groups the sender's name goes first), asked of the user's
+    chosen model and charged to ``quota``."""
     assert message.from_user is not None
     private = message.chat.type == ChatType.PRIVATE
     request = ChatRequest(
@@ -60,6 +61,7 @@ async def answer_with_chat(
         message_id=message.message_id,
         thread_id=message.message_thread_id if message.is_topic_message else None,
         image=image,
+        document=document,
     )
     await chat_service.answer(
         TelegramChatFront(bot, t), t, request, quota=quota, stored_model=user.chat_model

@@ -27,6 +27,7 @@ from bot.render import duration
 from bot.services.errors import DomainError, QuotaExceeded
 from bot.texts import Translator
 from bot.tiers import TIER2
+from handlers.adapters.guest import answer_guest_query, title_of
 from handlers.keyboards import premium_button
 from storage.sqlite import is_busy
 
@@ -67,6 +68,11 @@ async def tell_user(
             await bot.answer_pre_checkout_query(
                 update.pre_checkout_query.id, ok=False, error_message=_plain(text)[:255]
             )
+            return
+        guest = update.guest_message
+        if guest is not None and guest.guest_query_id:
+            # The one reply Telegram takes for a guest question: the refusal goes there.
+            await answer_guest_query(bot, guest.guest_query_id, text, title=title_of(text))
             return
         message = update.message or update.edited_message
         if message is not None:

@@ -309,3 +309,11 @@ def retry_keyboard(t: Translator, token: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=t("chat.retry_button"), callback_data=RetryCallback(token=token))
     return builder.as_markup()
+
+
+def private_chat_keyboard(t: Translator, bot_username: str) -> InlineKeyboardMarkup:
+    """A link to the bot's private chat (under guest answers: only URL buttons make sense
+    in a chat the bot is not a member of)."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t("guest.continue"), url=f"https://t.me/{bot_username}")
+    return builder.as_markup()

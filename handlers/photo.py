@@ -1,5 +1,6 @@
 """Photos and image files: the vision model answers about them (with the caption as the
-question). In groups only when the bot is mentioned in the caption or replied to."""
+question). In groups only when the bot is mentioned in the caption or replied to. Other
+documents go on to :mod:`handlers.documents`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from bot.services.chat import IMAGE_TYPES, MAX_DOWNLOAD_BYTES, ChatService, Imag
 from bot.services.quota import Ticket
 from bot.texts import Translator
 from handlers.chat import answer_with_chat
-from handlers.filters import Addressed, HasImageDocument, has_document, has_photo
+from handlers.filters import Addressed, HasImageDocument, has_photo
 from storage.users import UserRow
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
@@ -81,10 +82,6 @@ async def on_image_document(
     )
 
 
-async def on_other_document(message: Message, t: Translator) -> None:
-    await message.answer(t("chat.unsupported_file"))
-
-
 def make_router() -> Router:
     """A fresh router with this module's handlers (one per dispatcher: a router belongs to
     one parent)."""
@@ -93,5 +90,4 @@ def make_router() -> Router:
     router.message.register(
         on_image_document, HasImageDocument(is_image_document), Addressed(), flags={"quota": "chat"}
     )
-    router.message.register(on_other_document, has_document, Addressed())
     return router

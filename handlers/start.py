@@ -19,6 +19,7 @@ def help_text(t: Translator, is_admin: bool) -> str:
     if is_admin and admin_commands():
         lines += ["", t("help.admin_title")]
         lines += [f"/{c.name} — {t(c.text_key)}" for c in admin_commands()]
+    lines += ["", t("help.more")]
     return "\n".join(lines)
 
 

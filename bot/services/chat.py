@@ -4,7 +4,8 @@
 
 1. waits for the user's turn (:class:`AnswerGate`: one answer at a time per user, a short
    queue behind it, anything more is refused with :class:`ChatBusy`);
-2. builds the request from the conversation memory (and the photo, if any);
+2. builds the request from the conversation memory (and the photo or the document's text,
+   if any: see :mod:`bot.services.documents`);
 3. streams the answer into the front's writer (:class:`ChatFront`: in Telegram, drafts in
    private chats and an edited message in groups), cancelling the upstream request when the
    user presses "stop";
@@ -23,13 +24,20 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from bot.clients.openai_compat import ChatClient
 from bot.services.conversation import PHOTO_MARKER, Conversation, Message
+from bot.services.documents import (
+    PDF,
+    DocumentDownloadFailed,
+    DocumentReader,
+    DocumentText,
+    DocumentTooBig,
+)
 from bot.services.errors import DomainError, UpstreamBusy, UpstreamError, UpstreamUnavailable
 from bot.services.models import ChatModel, ModelCatalog
 from bot.services.quota import Ticket
@@ -72,6 +80,25 @@ class ImageRef:
     file_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    """A document to answer about: Telegram file id, and its name and size as sent."""
+
+    file_id: str
+    name: str
+    size: int | None = None
+
+    @property
+    def label(self) -> str:
+        """What memory keeps of it: name and size. The model later knows a file was
+        discussed, but its text (up to DOCUMENT_MAX_CHARS) is not replayed every turn."""
+        size = f", {human_size(self.size)}" if self.size else ""
+        return f"[document: {self.name}{size}]"
+
+
+FileRef = ImageRef | DocumentRef
+
+
 class AnswerWriter(Protocol):
     """Where a streamed answer goes while it is written (the front's side)."""
 
@@ -105,8 +132,8 @@ class ChatFront(Protocol):
     async def say(self, request: ChatRequest, text: str, *, retry_token: str | None = None) -> None:
         """A message in the request's chat; with ``retry_token``, a button that retries."""
 
-    async def download(self, image: ImageRef) -> bytes:
-        """The image's bytes. Raises :class:`ImageTooBig` or :class:`ImageDownloadFailed`."""
+    async def download(self, file: FileRef) -> bytes:
+        """The file's bytes. Raises :class:`ImageTooBig` or :class:`ImageDownloadFailed`."""
         ...
 
 
@@ -122,6 +149,7 @@ class ChatRequest:
     message_id: int | None = None  # the user's message (groups reply to it)
     thread_id: int | None = None
     image: ImageRef | None = None
+    document: DocumentRef | None = None
 
     @property
     def scope(self) -> int:
@@ -129,6 +157,8 @@ class ChatRequest:
 
     @property
     def remembered(self) -> str:
+        if self.document is not None:
+            return f"{self.document.label} {self.text}"
         return f"{PHOTO_MARKER} {self.text}" if self.image else self.text
 
 
@@ -241,6 +271,7 @@ class ChatService:
         draft_interval: float = 0.5,
         edit_interval: float = 1.5,
         max_tokens: int = 0,
+        documents: DocumentReader | None = None,
     ) -> None:
         self.catalog = catalog
         self.clients = clients
@@ -250,6 +281,7 @@ class ChatService:
         self.retries = retries or RetryStore()
         self.draft_interval = draft_interval
         self.edit_interval = edit_interval
+        self.documents = documents or DocumentReader(max_chars=50_000)
         # Sent with every request (0: not sent, the provider's default applies).
         self.params: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
 
@@ -290,10 +322,15 @@ class ChatService:
         if draft_id is not None:
             stop = self.stops.register(request.chat_id, draft_id)
         await writer.start()
+        partial: str | None = None  # told after the answer: only part of the file was read
         try:
             content: str | list[dict[str, Any]] = request.text
             if request.image is not None:
                 content = await self._image_content(front, request.text, request.image)
+            elif request.document is not None:
+                content, partial = await self._document_content(
+                    front, t, request.document, request.text
+                )
             messages = self.conversation.build(
                 await self.conversation.history(request.scope), content
             )
@@ -326,6 +363,8 @@ class ChatService:
         await self.conversation.remember(
             request.scope, request.remembered, writer.text.strip(), model=model.name, ticket=quota
         )
+        if partial is not None:
+            await front.say(request, partial)
 
     async def _stream(
         self,
@@ -340,7 +379,11 @@ class ChatService:
         thinking = ThinkFilter() if thinks(model.name) else None
 
         async def consume() -> None:
-            async with aclosing(client.stream(model.name, messages, **self.params)) as pieces:
+            # The clients' streams are async generators, typed as iterators.
+            stream = cast(
+                AsyncGenerator[str, None], client.stream(model.name, messages, **self.params)
+            )
+            async with aclosing(stream) as pieces:
                 async for piece in pieces:
                     writer.append(piece if thinking is None else thinking.feed(piece))
             if thinking is not None:
@@ -395,6 +438,24 @@ class ChatService:
             {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{encoded}"}},
         ]
 
+    async def _document_content(
+        self, front: ChatFront, t: Translator, document: DocumentRef, question: str
+    ) -> tuple[str, str | None]:
+        """The question with the document's text; and the note for the user when only the
+        first part of the file could be sent."""
+        if document.size is not None and document.size > MAX_DOWNLOAD_BYTES:
+            raise DocumentTooBig("document is over 20 MB")
+        try:
+            data = await front.download(document)
+        except ImageTooBig:
+            raise DocumentTooBig("file is too big to download") from None
+        except ImageDownloadFailed as exc:
+            raise DocumentDownloadFailed(str(exc)) from None
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            raise DocumentTooBig("file is over 20 MB")
+        read = await self.documents.read(data)
+        return document_prompt(document, read, question, len(data)), partial_note(t, read)
+
     async def forget(self, scope: int) -> int:
         return await self.conversation.forget(scope)
 
@@ -423,3 +484,38 @@ def sniff_image(data: bytes) -> str | None:
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def document_prompt(document: DocumentRef, read: DocumentText, question: str, size: int) -> str:
+    """What the model reads: the file's text between markers, then the question. (The
+    framing is in English for every user: it is read by the model, not shown.)"""
+    kind = "PDF" if read.kind == PDF else "text file"
+    if read.truncated:
+        if read.pages is not None:
+            extent = f"only its first {read.pages_read} of {read.pages} pages were read"
+        else:
+            extent = f"only its first {len(read.text)} of {read.total_chars} characters"
+        extent = f"; {extent}, answer from that part"
+    else:
+        extent = ""
+    return (
+        f'The user sent the {kind} "{document.name}" ({human_size(size)}{extent}). '
+        f"Its text:\n<document>\n{read.text}\n</document>\n\n{question}"
+    )
+
+
+def partial_note(t: Translator, read: DocumentText) -> str | None:
+    if not read.truncated:
+        return None
+    if read.pages is not None:
+        return t("doc.partial_pages", read=read.pages_read, total=read.pages)
+    percent = max(1, len(read.text) * 100 // max(read.total_chars or 1, 1))
+    return t("doc.partial_chars", percent=percent)

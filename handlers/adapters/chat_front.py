@@ -1,5 +1,5 @@
 """:class:`bot.services.chat.ChatFront` in Telegram: drafts in private chats, an edited
-message in groups, replies in the request's topic, photos fetched with getFile."""
+message in groups, replies in the request's topic, photos and documents fetched with getFile."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
-from bot.services.chat import ChatRequest, ImageDownloadFailed, ImageRef, ImageTooBig
+from bot.services.chat import ChatRequest, FileRef, ImageDownloadFailed, ImageTooBig
 from bot.texts import Translator
 from handlers.adapters.streaming import AnswerWriter, DraftWriter, EditWriter
 from handlers.keyboards import retry_keyboard
@@ -47,17 +47,17 @@ class TelegramChatFront:
             request.chat_id, text, reply_markup=markup, **thread_of(request)
         )
 
-    async def download(self, image: ImageRef) -> bytes:
+    async def download(self, file: FileRef) -> bytes:
         """The file's bytes through TELEGRAM_API_URL (getFile, then the file URL)."""
         buffer = io.BytesIO()
         try:
-            await self.bot.download(image.file_id, destination=buffer, timeout=60)
+            await self.bot.download(file.file_id, destination=buffer, timeout=60)
         except TelegramBadRequest as exc:
             if "too big" in exc.message.lower():
                 raise ImageTooBig("file is too big to download") from None
-            logger.warning("could not download %s: %s", image.file_id, exc)
+            logger.warning("could not download %s: %s", file.file_id, exc)
             raise ImageDownloadFailed(str(exc)) from None
         except (TelegramAPIError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            logger.warning("could not download an image: %s", type(exc).__name__)
+            logger.warning("could not download a file: %s", type(exc).__name__)
             raise ImageDownloadFailed(type(exc).__name__) from None
         return buffer.getvalue()

@@ -21,6 +21,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import TelegramObject, Update
 
 from bot.texts import Translator
+from handlers.adapters.guest import answer_guest_query, title_of
 from storage.users import UserRow
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,10 @@ class BanMiddleware(BaseMiddleware):
             elif event.pre_checkout_query is not None:
                 await bot.answer_pre_checkout_query(
                     event.pre_checkout_query.id, ok=False, error_message=_plain(text)
+                )
+            elif event.guest_message is not None and event.guest_message.guest_query_id:
+                await answer_guest_query(
+                    bot, event.guest_message.guest_query_id, text, title=title_of(text)
                 )
             elif message is not None and (
                 message.chat.type == ChatType.PRIVATE or (message.text or "").startswith("/")

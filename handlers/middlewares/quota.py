@@ -19,7 +19,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
-from aiogram.types import TelegramObject
+from aiogram.types import Message, TelegramObject
 
 from bot.services.quota import QuotaService
 
@@ -44,9 +44,11 @@ class QuotaMiddleware(BaseMiddleware):
         if self.admit is not None:
             self.admit(user.id, kind)
         chat = data.get("event_chat")
-        ticket = await self.quota.spend(
-            user.id, kind, hold=True, chat_id=chat.id if chat is not None else user.id
-        )
+        if chat is None or (isinstance(event, Message) and event.guest_query_id):
+            # A guest question comes from a chat the bot is not in: news of an interrupted
+            # answer (see Ticket) goes to the user's private chat instead.
+            chat = user
+        ticket = await self.quota.spend(user.id, kind, hold=True, chat_id=chat.id)
         data["quota"] = ticket
         try:
             result = await handler(event, data)

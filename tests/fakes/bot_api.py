@@ -58,6 +58,7 @@ _TEXT_KEYS = frozenset(
         "language_code",
         "data",
         "file_id",
+        "guest_query_id",
         "callback_query_id",
         "pre_checkout_query_id",
         "inline_message_id",

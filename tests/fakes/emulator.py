@@ -297,6 +297,7 @@ class TelegramEmulator:
             "can_join_groups": True,
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
+            "supports_guest_queries": True,
         }
         self.strict_file_ids = strict_file_ids
         self.chat_members: dict[tuple[Any, int], Any] = {}
@@ -312,6 +313,8 @@ class TelegramEmulator:
         self.blocked_chats: set[Any] = set()
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.refunded_charges: set[str] = set()
+        # guest_query_id -> the result it was answered with (None: not answered yet)
+        self.guest_queries: dict[str, dict[str, Any] | None] = {}
         self.webhook: dict[str, Any] | None = None
         self.responses: dict[Any, Any] = {}
         self._failures: dict[str, deque[InjectedFailure]] = {}
@@ -479,6 +482,8 @@ class TelegramEmulator:
         elif key == "sendchataction":
             if params.get("action") not in CHAT_ACTIONS:
                 problem = "Bad Request: wrong parameter action in request"
+        elif key == "answerguestquery":
+            problem = rules.check_guest_answer(params.get("result"))
         elif key == "setmycommands":
             problem = rules.check_bot_commands(params.get("commands"))
         elif key == "setwebhook":
@@ -955,6 +960,14 @@ class TelegramEmulator:
     def _h_get_my_commands(self, key: str, params: dict, uploads: dict) -> Any:
         return self.commands.get(self._commands_key(params), [])
 
+    def _h_answer_guest_query(self, key: str, params: dict, uploads: dict) -> Any:
+        query_id = str(params.get("guest_query_id") or "")
+        if query_id not in self.guest_queries or self.guest_queries[query_id] is not None:
+            # Unknown, or answered already: Telegram takes one answer per guest query.
+            raise TelegramError(400, rules.GUEST_QUERY_INVALID)
+        self.guest_queries[query_id] = params["result"]
+        return {"inline_message_id": f"guest-{query_id}"}
+
     def _h_true(self, key: str, params: dict, uploads: dict) -> Any:
         return True
 
@@ -986,6 +999,7 @@ class TelegramEmulator:
         "getchatmember": _h_get_chat_member,
         "getchat": _h_get_chat,
         "getfile": _h_get_file,
+        "answerguestquery": _h_answer_guest_query,
         "createinvoicelink": _h_create_invoice_link,
         "refundstarpayment": _h_refund,
         "setmycommands": _h_set_my_commands,
@@ -1115,6 +1129,71 @@ class TelegramEmulator:
         message.update(extra)
         self._store(message)
         return {"update_id": self._next_update_id(), "message": message}
+
+    def make_document(
+        self,
+        user_id: int,
+        file_id: str,
+        file_name: str | None = "file.txt",
+        caption: str | None = None,
+        mime_type: str | None = None,
+        file_size: int | None = None,
+        chat_id: Any = None,
+        chat_type: str = "private",
+        language_code: str | None = "en",
+        username: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Update with a document message. ``file_size`` defaults to the registered bytes'
+        length (see ``add_file``); give it to claim another size, as a client may."""
+        message = self._user_message(user_id, chat_id, chat_type, language_code, username)
+        path = self.file_ids.get(file_id)
+        if file_size is None:
+            file_size = len(self.files[path]) if path in self.files else 1000
+        document: dict[str, Any] = {
+            "file_id": file_id,
+            "file_unique_id": f"fud{abs(hash(file_id)) % 10**8}",
+            "file_size": file_size,
+        }
+        if file_name is not None:
+            document["file_name"] = file_name
+        if mime_type is None and file_name:
+            mime_type = mimetypes.guess_type(file_name)[0]
+        if mime_type is not None:
+            document["mime_type"] = mime_type
+        message["document"] = document
+        if caption is not None:
+            message["caption"] = caption
+        message.update(extra)
+        self._store(message)
+        return {"update_id": self._next_update_id(), "message": message}
+
+    def make_guest_message(
+        self,
+        user_id: int,
+        text: str,
+        chat_id: int = -1009000000001,
+        chat_type: str = "supergroup",
+        language_code: str | None = "en",
+        reply_to: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A ``guest_message`` update: ``user_id`` mentions the bot in a chat it is not a
+        member of. Its ``guest_query_id`` is registered for one ``answerGuestQuery``."""
+        message = self._user_message(user_id, chat_id, chat_type, language_code, None)
+        message["text"] = text
+        mention = f"@{self.bot_user['username']}"
+        at = text.find(mention)
+        if at >= 0:
+            offset = rules.utf16_len(text[:at])
+            message["entities"] = [{"type": "mention", "offset": offset, "length": len(mention)}]
+        query_id = f"gq{next(self._query_counter)}"
+        self.guest_queries[query_id] = None
+        message["guest_query_id"] = query_id
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+        message.update(extra)
+        return {"update_id": self._next_update_id(), "guest_message": message}
 
     def make_callback(
         self,
