@@ -11,9 +11,11 @@ number of series stays bounded whatever the traffic.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,12 +31,8 @@ _UPSTREAM_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 # Indexed SQLite statements take microseconds; a slow one milliseconds, a locked one seconds.
 _DB_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10)
 
-UPDATES = Counter(
-    "bot_updates_total", "Telegram updates handled, by update type.", ["type"]
-)
-ANSWERS = Counter(
-    "bot_answers_total", "Chat answers (bot and API), by front and outcome.", ["front", "outcome"]
-)
+UPDATES = Counter("bot_updates_total", "Telegram updates handled, by update type.", ["type"])
+ANSWERS = Counter("bot_answers_total", "Chat answers in Telegram, by outcome.", ["outcome"])
 GENERATIONS = Counter(
     "bot_generations_total", "Image and GIF generations, by kind and outcome.", ["kind", "outcome"]
 )
@@ -85,6 +83,57 @@ def sql_operation(sql: str) -> str:
 
 def observe_statement(sql: str, seconds: float) -> None:
     DB_SECONDS.labels(sql_operation(sql)).observe(seconds)
+
+
+def count_credited(tier: str, stars: int) -> None:
+    PAYMENTS_CREDITED.labels(tier).inc()
+    STARS_CREDITED.inc(max(stars, 0))
+
+
+# Domain errors by class name -> outcome label; anything else that goes wrong is "failed".
+_OUTCOMES = {
+    "QuotaExceeded": "quota",
+    "RateLimited": "rate_limited",
+    "GenerationBusy": "busy",
+    "ChatBusy": "busy",
+    "QueueTimeout": "queue_timeout",
+    "GenerationTimeout": "timeout",
+    "OperationCancelled": "cancelled",
+    "UpstreamBusy": "upstream_busy",
+    "UpstreamUnavailable": "upstream_unavailable",
+    "UpstreamRejected": "rejected",
+    "UpstreamBadOutput": "bad_output",
+}
+
+
+def outcome_of(error: BaseException | None) -> str:
+    if error is None:
+        return "ok"
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    for cls in type(error).__mro__:
+        outcome = _OUTCOMES.get(cls.__name__)
+        if outcome is not None:
+            return outcome
+    return "failed"
+
+
+@contextmanager
+def count_outcome(counter: Counter, *labels: str) -> Iterator[None]:
+    """Count one call of the block in ``counter`` under ``labels`` plus its outcome."""
+    try:
+        yield
+    except BaseException as exc:
+        counter.labels(*labels, outcome_of(exc)).inc()
+        raise
+    counter.labels(*labels, "ok").inc()
+
+
+def time_database() -> None:
+    """Measure every statement of this process's database connections from now on."""
+    from storage import sqlite
+
+    sqlite.on_statement = observe_statement
 
 
 def track_queue(name: str, length: Callable[[], float]) -> None:
