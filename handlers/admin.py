@@ -71,6 +71,7 @@ async def send_stats_chart(message: Message, t: Translator, settings: Settings) 
     await message.answer_photo(
         BufferedInputFile(png, filename="stats.png"), caption=t("admin.stats_chart")
     )
+    logger.info("/stats chart sent (%d bytes)", len(png))
 
 
 async def cmd_grant(

@@ -311,9 +311,10 @@ async def test_bot_metrics_health_json_logs_and_the_stats_chart(tmp_path):
     assert "process_resident_memory_bytes" in text
     assert 'user_id="' not in text  # no per-user labels
     entries = _json_lines(proc.stderr)
-    assert any(e.get("user_id") == ADMIN for e in entries) or any(
-        e["message"] == "shutdown complete" for e in entries
-    )
+    chart = [e for e in entries if str(e["message"]).startswith("/stats chart sent")]
+    assert chart and chart[0]["user_id"] == ADMIN
+    assert str(chart[0]["request_id"]).startswith("update-")
+    assert any(e["message"] == "shutdown complete" for e in entries)
     assert TOKEN not in proc.stderr and METRICS_TOKEN not in proc.stderr
 
 
