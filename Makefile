@@ -40,6 +40,7 @@ lint: $(STAMP_TEST)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/hadolint Dockerfile
 
 format: $(STAMP_TEST)
 	$(PY) -m ruff check --fix .

@@ -29,7 +29,8 @@ from api.ratelimit import RateLimiter
 from api.upstream import ChatForwarder, Timeouts
 from bot.clients import Clients
 from bot.config import Settings
-from bot.logs import RedactingFilter
+from bot.logs import RedactingFilter, log_user_id
+from bot.metrics import API_REQUESTS
 from bot.services.quota import QuotaService
 from storage.db import Database
 
@@ -123,6 +124,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     rid = new_request_id(request.headers.get("X-Request-Id"))
     request[REQUEST_ID] = rid
     token = request_id.set(rid)
+    user_token = log_user_id.set(None)
     started = time.perf_counter()
     status = 500
     response: web.StreamResponse
@@ -166,7 +168,15 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
                 elapsed,
                 f" user={user}" if user is not None else "",
             )
+        API_REQUESTS.labels(_route_label(request), f"{status // 100}xx").inc()
+        log_user_id.reset(user_token)
         request_id.reset(token)
+
+
+def _route_label(request: web.Request) -> str:
+    """The route's pattern (``/v1/models/{model}``), never the raw path: a bounded label."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 def _http_error(exc: web.HTTPException) -> web.Response:

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http import HttpProcessingError
 
-from api.app import USER_ID, Gateway, gateway_of
+from api.app import GATEWAY, USER_ID, Gateway, gateway_of
 from api.auth import Caller, bearer_key
 from api.errors import PERMISSION, RATE_LIMIT, SERVER, ApiError, ClientGone, bad_request
 from api.ratelimit import RateLimiter
@@ -39,6 +39,8 @@ from api.validation import (
     too_large,
     upstream_body,
 )
+from bot.logs import log_user_id
+from bot.ops_http import metrics_handler
 from bot.services.errors import QuotaExceeded, RateLimited
 from bot.services.quota import Ticket
 from bot.tiers import CHAT, FREE, GIF, IMAGE, KINDS, TIER1, TIER2, TIERS, TRIAL_HOURS
@@ -68,6 +70,7 @@ def setup(app: web.Application) -> None:
     router.add_post("/text2gif", text2gif)
     router.add_get("/limits", limits)
     router.add_get("/health", health)
+    router.add_get("/metrics", metrics_handler(app[GATEWAY].settings.metrics_token))
 
 
 # -- the pipeline -----------------------------------------------------------------------------
@@ -146,6 +149,7 @@ async def body_room(request: web.Request, gateway: Gateway) -> AsyncIterator[Non
 async def authenticate(request: web.Request, gateway: Gateway, key: Any) -> Caller:
     caller = await gateway.gatekeeper.check(key)
     request[USER_ID] = caller.user_id
+    log_user_id.set(caller.user_id)  # reset by the request pipeline when the request ends
     wait = gateway.limiter.take(caller.user_id, caller.tier)
     if wait is not None:
         rate = gateway.limiter.rates[caller.tier]

@@ -26,6 +26,7 @@ from api.app import CONNECTIONS, create_app
 from bot.clients import Clients
 from bot.config import Settings
 from bot.loop import StartupError
+from bot.metrics import time_database
 from storage.db import Database, DatabaseError
 
 logger = logging.getLogger("api")
@@ -74,6 +75,7 @@ async def serve(settings: Settings) -> None:
     except DatabaseError as exc:
         raise StartupError(f"DATABASE_PATH: {exc}") from None
     clients = Clients.create(settings)
+    time_database()
     try:
         app = create_app(settings, db, clients)
         runner = web.AppRunner(

@@ -151,6 +151,8 @@ class ChatForwarder:
                             content=body,
                             headers=headers,
                             timeouts=self._request_timeout,
+                            provider=route.provider,
+                            kind="chat",
                         )
                     )
                     break

@@ -22,6 +22,8 @@ from bot.commands import register_commands
 from bot.config import Settings
 from bot.factory import create_bot, create_dispatcher
 from bot.loop import StartupError
+from bot.metrics import time_database, track_queue
+from bot.ops_http import add_ops_routes
 from handlers.adapters.jobs import (
     give_back_on_startup,
     on_shutdown_keys,
@@ -98,6 +100,7 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
         )
 
     dp.startup.register(set_webhook)
+    add_ops_routes(app, dp["db"], settings.metrics_token)
     setup_application(app, dp, bot=bot)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_timeout)
     await runner.setup()
@@ -118,6 +121,34 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
     finally:
         logger.info("stopping the webhook server")
         await runner.cleanup()
+
+
+async def start_ops_server(settings: Settings, db: Database) -> web.AppRunner | None:
+    """``/health`` and ``/metrics`` on ``BOT_HTTP_PORT`` (None when it is not set, or when
+    the webhook server on the same port answers them already)."""
+    port = settings.bot_http_port
+    if port is None or (settings.webhook_url and port == settings.port):
+        return None
+    app = web.Application()
+    add_ops_routes(app, db, settings.metrics_token)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host="0.0.0.0", port=port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise StartupError(f"BOT_HTTP_PORT: cannot listen on {port}: {exc.strerror}") from None
+    logger.info("health and metrics on port %d", port)
+    return runner
+
+
+def track_queues(dp: Dispatcher) -> None:
+    """Queue lengths read at every scrape of /metrics."""
+    inflight: InFlight = dp["inflight"]
+    generations = dp["generations"]
+    track_queue("updates_in_flight", lambda: len(inflight.tasks))
+    track_queue("generations_running", lambda: generations.queue.active)
+    track_queue("generations_waiting", lambda: generations.queue.waiting)
 
 
 def freeze_startup_heap() -> None:
@@ -149,6 +180,9 @@ async def amain(settings: Settings) -> None:
     dp.startup.register(start_premium_jobs)
     dp.shutdown.register(stop_premium_jobs)  # before on_shutdown closes the database
     dp.shutdown.register(on_shutdown)
+    time_database()
+    track_queues(dp)
+    ops: web.AppRunner | None = None
     freeze_startup_heap()
     try:
         try:
@@ -158,6 +192,7 @@ async def amain(settings: Settings) -> None:
                 f"TELEGRAM_API_URL: cannot reach {settings.telegram_api_url} ({exc.message})"
             ) from None
         logger.info("started as @%s (id %d)", me.username, me.id)
+        ops = await start_ops_server(settings, db)
         if settings.webhook_url:
             await run_webhook(bot, dp, settings)
         else:
@@ -166,6 +201,8 @@ async def amain(settings: Settings) -> None:
     except TelegramUnauthorizedError:
         raise StartupError("BOT_TOKEN: Telegram refused this token (Unauthorized)") from None
     finally:
+        if ops is not None:
+            await ops.cleanup()
         await bot.session.close()
         await clients.close()
         await db.close()

@@ -99,12 +99,18 @@ class Settings:
     # (CHAT_MAX_TOKENS) that fits a 32k-token context, the smallest the offered models are
     # served with (Llama 3.x has 128k: raise it where the provider serves the full context).
     document_max_chars: int = 50_000
+    # operations: log line format, the bot's own /health + /metrics port (None: off; the
+    # webhook server answers them in webhook mode), and the bearer token for /metrics
+    # (None: loopback clients only)
+    log_format: str = "text"
+    bot_http_port: int | None = None
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, for log redaction."""
         values = (self.bot_token, self.visioncraft_api_key, self.nebula_api_key)
-        return tuple(v for v in (*values, self.webhook_secret) if v)
+        return tuple(v for v in (*values, self.webhook_secret, self.metrics_token) if v)
 
     @classmethod
     def from_env(
@@ -303,6 +309,7 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         ),
         chat_max_tokens=_max_tokens(env),
         document_max_chars=_int(env, "DOCUMENT_MAX_CHARS", 50_000, minimum=1000, maximum=1_000_000),
+        **_operations(env),
     )
 
 
@@ -400,3 +407,31 @@ def _api_edge(env: Mapping[str, str]) -> _ApiEdgeSettings:
                 )
         origins = ("*",) if "*" in items else items
     return {"api_client_timeout": timeout, "api_cors_origins": origins}
+
+
+# Operations: how log lines look, where the bot answers /health and /metrics, and who may
+# read /metrics. A metrics token is compared with the Authorization header; it must be a
+# plain header-safe string.
+LOG_FORMATS = ("text", "json")
+_METRICS_TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/=-]{16,256}")
+
+
+class _OperationsSettings(TypedDict):
+    log_format: str
+    bot_http_port: int | None
+    metrics_token: str | None
+
+
+def _operations(env: Mapping[str, str]) -> _OperationsSettings:
+    log_format = (_get(env, "LOG_FORMAT") or "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError("LOG_FORMAT", f"must be one of {', '.join(LOG_FORMATS)}")
+    port: int | None = None
+    if _get(env, "BOT_HTTP_PORT") is not None:
+        port = _int(env, "BOT_HTTP_PORT", 0, minimum=1, maximum=65535)
+    token = _get(env, "METRICS_TOKEN")
+    if token is not None and not _METRICS_TOKEN_RE.fullmatch(token):
+        raise ConfigError(
+            "METRICS_TOKEN", "must be 16-256 characters from A-Z a-z 0-9 . _ ~ + / = -"
+        )
+    return {"log_format": log_format, "bot_http_port": port, "metrics_token": token}

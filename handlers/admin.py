@@ -6,24 +6,29 @@ update falls through to the other routers, and nothing hints that these commands
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from aiogram import Bot, Router, html
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, Filter
-from aiogram.types import Message, TelegramObject, User
+from aiogram.types import BufferedInputFile, Message, TelegramObject, User
 
 from bot.config import Settings
 from bot.render import tier_name, utc_datetime
+from bot.services import clock
 from bot.services.admin import AdminService, parse_grant, parse_user_id
 from bot.services.broadcast import Broadcaster
 from bot.services.payments import ChargeAlreadyRefunded, PaymentService, RefundRefused
+from bot.services.stats_chart import chart_png
 from bot.texts import Translator
 from bot.tiers import FREE, KINDS, TIERS
 from handlers.adapters.messenger import TelegramMessenger
 
 MAX_MESSAGE = 4096
+
+logger = logging.getLogger(__name__)
 
 
 class IsAdmin(Filter):
@@ -33,7 +38,9 @@ class IsAdmin(Filter):
         return event_from_user is not None and event_from_user.id in settings.admin_ids
 
 
-async def cmd_stats(message: Message, t: Translator, admin_service: AdminService) -> None:
+async def cmd_stats(
+    message: Message, t: Translator, admin_service: AdminService, settings: Settings
+) -> None:
     stats = await admin_service.stats()
     per_tier: dict[str, Any] = {tier: stats.per_tier.get(tier, 0) for tier in TIERS}
     usage = {kind: stats.usage_today.get(kind, 0) for kind in KINDS}
@@ -50,6 +57,21 @@ async def cmd_stats(message: Message, t: Translator, admin_service: AdminService
             **usage,
         )
     )
+    await send_stats_chart(message, t, settings)
+
+
+async def send_stats_chart(message: Message, t: Translator, settings: Settings) -> None:
+    """The last 30 days as a picture, after the numbers (which already went out)."""
+    try:
+        png = await chart_png(settings.database_path, clock.now())
+    except Exception:
+        logger.exception("the /stats chart could not be drawn")
+        await message.answer(t("admin.stats_chart_failed"))
+        return
+    await message.answer_photo(
+        BufferedInputFile(png, filename="stats.png"), caption=t("admin.stats_chart")
+    )
+    logger.info("/stats chart sent (%d bytes)", len(png))
 
 
 async def cmd_grant(

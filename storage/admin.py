@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from storage.sqlite import Connection
@@ -77,3 +78,39 @@ async def language_of(conn: Connection, user_id: int) -> str | None:
     row = await cursor.fetchone()
     await cursor.close()
     return None if row is None else row[0]
+
+
+# -- the /stats chart: daily series. Plain sqlite3 (not the shared async connection): they
+# scan a month of usage_daily and payments, so they run in a worker thread on a connection of
+# their own (see bot.services.stats_chart), never on the event loop.
+
+
+def daily_active_users(raw: sqlite3.Connection, since_day: str) -> dict[str, int]:
+    """Users who spent anything, per UTC day from ``since_day`` (``YYYY-MM-DD``) on."""
+    rows = raw.execute(
+        "SELECT day, COUNT(DISTINCT user_id) FROM usage_daily "
+        "WHERE day >= ? AND used > 0 GROUP BY day",
+        (since_day,),
+    ).fetchall()
+    return {str(row[0]): int(row[1]) for row in rows}
+
+
+def daily_requests(raw: sqlite3.Connection, since_day: str) -> dict[tuple[str, str], int]:
+    """Requests per (UTC day, kind) from ``since_day`` on, all users together."""
+    rows = raw.execute(
+        "SELECT day, kind, SUM(used) FROM usage_daily WHERE day >= ? GROUP BY day, kind",
+        (since_day,),
+    ).fetchall()
+    return {(str(row[0]), str(row[1])): int(row[2] or 0) for row in rows}
+
+
+def daily_stars(raw: sqlite3.Connection, since: int, currency: str = "XTR") -> dict[str, int]:
+    """Stars paid per UTC day since the unix time ``since`` (refunded payments left out,
+    as in ``payments.earned_since``)."""
+    rows = raw.execute(
+        "SELECT date(created_at, 'unixepoch') AS day, SUM(amount) FROM payments "
+        "WHERE currency = ? AND created_at >= ? AND status IN ('received', 'credited') "
+        "GROUP BY day",
+        (currency, since),
+    ).fetchall()
+    return {str(row[0]): int(row[1] or 0) for row in rows}

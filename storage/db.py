@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 
 from storage import sqlite
 from storage.migrations import SchemaTooNew, migrate
-from storage.sqlite import is_busy
+from storage.sqlite import is_busy, statement_timer
 
 BUSY_TIMEOUT_MS = 10_000
 READ_NOW_BUSY_TIMEOUT_MS = 200
@@ -267,7 +268,11 @@ class Database:
             finally:
                 cursor.close()
 
-        return await self._locked(attempt)
+        started = time.perf_counter()
+        try:
+            return await self._locked(attempt)
+        finally:
+            statement_timer(sql, started)
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         values = tuple(params)
@@ -280,7 +285,11 @@ class Database:
             finally:
                 cursor.close()
 
-        return await self._locked(attempt)
+        started = time.perf_counter()
+        try:
+            return await self._locked(attempt)
+        finally:
+            statement_timer(sql, started)
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         values = tuple(params)
@@ -292,7 +301,11 @@ class Database:
             finally:
                 cursor.close()
 
-        return await self._locked(attempt)
+        started = time.perf_counter()
+        try:
+            return await self._locked(attempt)
+        finally:
+            statement_timer(sql, started)
 
     async def fetchval(self, sql: str, params: Iterable[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)

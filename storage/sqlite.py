@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +29,19 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+# Set by a process that exports metrics (``statement_timer``): called with each statement's
+# SQL and the seconds it took, lock waits included. None: nothing is measured.
+on_statement: Callable[[str, float], None] | None = None
+
+
+def statement_timer(sql: str, started: float) -> None:
+    """Report a statement that began at ``started`` (``time.perf_counter()``)."""
+    hook = on_statement
+    if hook is not None:
+        hook(sql, time.perf_counter() - started)
+
+
 _FIRST_SLEEP = 0.001
 _MAX_SLEEP = 0.05
 
@@ -128,7 +142,11 @@ class Connection:
 
     async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Cursor:
         params = parameters if isinstance(parameters, tuple | dict) else tuple(parameters)
-        return Cursor(await self._retry(lambda: self._raw.execute(sql, params)))
+        started = time.perf_counter()
+        try:
+            return Cursor(await self._retry(lambda: self._raw.execute(sql, params)))
+        finally:
+            statement_timer(sql, started)
 
     async def execute_fetchall(self, sql: str, parameters: Iterable[Any] = ()) -> list[Any]:
         cursor = await self.execute(sql, parameters)

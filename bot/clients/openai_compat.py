@@ -214,6 +214,8 @@ class ChatClient:
                             content=data,
                             headers=headers,
                             timeouts=self._request_timeout,
+                            provider=self.provider.name,
+                            kind="chat",
                         )
                     )
                 except upstream.UpstreamFailure as failure:

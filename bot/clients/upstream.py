@@ -19,6 +19,7 @@ import asyncio
 import enum
 import json
 import math
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC
@@ -28,6 +29,7 @@ from typing import Any
 import httpx
 from httpx_aiohttp import HttpxAiohttpClient
 
+from bot.metrics import UPSTREAM_FAILURES, UPSTREAM_SECONDS
 from bot.services import clock
 
 MAX_RETRY_AFTER = 3600  # seconds; a longer wait asked by an upstream is cut to this
@@ -137,26 +139,37 @@ async def open_response(
     content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeouts: httpx.Timeout,
+    provider: str = "other",
+    kind: str = "other",
 ) -> AsyncIterator[httpx.Response]:
     """A response with status < 400 whose body is not read yet (closed on exit); raises
-    :class:`UpstreamFailure` for everything else."""
+    :class:`UpstreamFailure` for everything else. ``provider`` and ``kind`` (fixed words
+    chosen by the caller) label the call's metrics: the wait for the answer's head, and
+    failures by :class:`Kind`."""
     request = http.build_request(method, url, content=content, headers=headers, timeout=timeouts)
+    started = time.perf_counter()
     try:
-        response = await http.send(request, stream=True)
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
-        raise UpstreamFailure(
-            Kind.FAILED, f"cannot connect ({type(exc).__name__})", unsent=True
-        ) from None
-    except httpx.TimeoutException:
-        raise UpstreamFailure(Kind.TIMEOUT, "no answer in time") from None
-    except httpx.HTTPError as exc:
-        raise UpstreamFailure(Kind.FAILED, f"request failed ({type(exc).__name__})") from None
-    try:
-        if response.status_code >= 400:
-            raise await status_failure(response)
-        yield response
-    finally:
-        await response.aclose()
+        try:
+            response = await http.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
+            raise UpstreamFailure(
+                Kind.FAILED, f"cannot connect ({type(exc).__name__})", unsent=True
+            ) from None
+        except httpx.TimeoutException:
+            raise UpstreamFailure(Kind.TIMEOUT, "no answer in time") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamFailure(Kind.FAILED, f"request failed ({type(exc).__name__})") from None
+        finally:
+            UPSTREAM_SECONDS.labels(provider, kind).observe(time.perf_counter() - started)
+        try:
+            if response.status_code >= 400:
+                raise await status_failure(response)
+            yield response
+        finally:
+            await response.aclose()
+    except UpstreamFailure as failure:
+        UPSTREAM_FAILURES.labels(provider, kind, failure.kind.value).inc()
+        raise
 
 
 async def status_failure(response: httpx.Response) -> UpstreamFailure:

@@ -103,6 +103,8 @@ class ImageClient:
                 content=body,
                 headers={"Content-Type": "application/json"},
                 timeouts=timeouts,
+                provider="visioncraft",
+                kind="gif" if path == "/text2gif" else "image",
             ) as response:
                 status = response.status_code
                 content_type = response.headers.get("content-type", "no content type")
@@ -163,6 +165,8 @@ class ImageClient:
                 "GET",
                 self.base_url + path,
                 timeouts=upstream.request_timeout(LIST_TIMEOUT, LIST_TIMEOUT),
+                provider="visioncraft",
+                kind="list",
             ) as response:
                 async with asyncio.timeout(LIST_TIMEOUT):
                     raw = await upstream.read_body(response, LIST_MAX_BYTES)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from bot.clients.openai_compat import ChatClient
+from bot.metrics import ANSWERS, outcome_of
 from bot.services.conversation import PHOTO_MARKER, Conversation, Message
 from bot.services.documents import (
     PDF,
@@ -303,8 +304,12 @@ class ChatService:
         quota: Ticket | None,
         stored_model: str | None,
     ) -> None:
-        async with self.gate.turn(request.user_id):
-            await self._answer(front, t, request, quota, self.model_for(request, stored_model))
+        try:
+            async with self.gate.turn(request.user_id):
+                await self._answer(front, t, request, quota, self.model_for(request, stored_model))
+        except BaseException as exc:
+            ANSWERS.labels(outcome_of(exc)).inc()
+            raise
 
     async def _answer(
         self,
@@ -353,6 +358,7 @@ class ChatService:
             if quota is not None:
                 await quota.refund()
             await front.say(request, t("chat.stopped"))
+            ANSWERS.labels("stopped").inc()
             return
         delivered = await writer.finish()
         if not delivered:  # only markup that shows nothing (e.g. an empty code block)
@@ -360,6 +366,7 @@ class ChatService:
             return
         if stopped:
             logger.info("answer in chat %s stopped by the user", request.chat_id)
+        ANSWERS.labels("ok").inc()
         await self.conversation.remember(
             request.scope, request.remembered, writer.text.strip(), model=model.name, ticket=quota
         )
@@ -414,6 +421,7 @@ class ChatService:
         quota: Ticket | None,
     ) -> None:
         """Keep what arrived, apologise with a retry button, give the unit back."""
+        ANSWERS.labels("failed").inc()
         if writer.has_text:
             await writer.finish()
         else:

@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.config import Settings
+from bot.metrics import count_credited
 from bot.services import clock
 from bot.services.errors import DomainError
 from bot.tiers import FREE, PAID_TIERS, PERIOD_DAYS, RANK, TIER1, TIER2, TRIAL_HOURS
@@ -407,6 +408,7 @@ class PaymentService:
                 source="payment",
                 now=now,
             )
+        count_credited(payment.tier, payment.amount)
         logger.info(
             "payment %s credited: user %d, %s for %d days",
             charge_id,

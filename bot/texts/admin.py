@@ -16,6 +16,8 @@ EN = {
         "Today ({day}): 💬 {chat} · 🎨 {image} · 🎞 {gif}\n"
         "Stars this month: {stars} ⭐"
     ),
+    "admin.stats_chart": "The last 30 days (UTC): active users, requests, Stars.",
+    "admin.stats_chart_failed": "The 30-day chart could not be drawn this time (see the log).",
     # /grant
     "admin.grant_usage": (
         "Usage: <code>/grant user_id tier days</code> — tier is free, tier1 or tier2; days 1–3650. "
@@ -93,6 +95,8 @@ RU = {
         "Сегодня ({day}): 💬 {chat} · 🎨 {image} · 🎞 {gif}\n"
         "Звёзды за месяц: {stars} ⭐"
     ),
+    "admin.stats_chart": "Последние 30 дней (UTC): активные пользователи, запросы, звёзды.",
+    "admin.stats_chart_failed": "График за 30 дней сейчас не построился (подробности в логе).",
     "admin.grant_usage": (
         "Формат: <code>/grant user_id tier days</code> — tier: free, tier1 или tier2; "
         "days 1–3650. Действующий тариф продлевается, другой начинается сразу, free снимает тариф."

@@ -25,6 +25,8 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.exceptions import TelegramRetryAfter, TelegramServerError
 from aiogram.methods import GetUpdates, TelegramMethod
 
+from bot.metrics import TELEGRAM_FLOOD_WAITS
+
 logger = logging.getLogger(__name__)
 
 # Method names (as the Bot API spells them) that may be repeated after a 5xx.
@@ -61,6 +63,7 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
+                TELEGRAM_FLOOD_WAITS.labels(name).inc()
                 if attempt >= self.max_attempts or exc.retry_after > self.max_wait:
                     raise
                 logger.warning(

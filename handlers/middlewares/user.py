@@ -16,6 +16,8 @@ from aiogram import BaseMiddleware
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import TelegramObject, Update, User
 
+from bot.logs import log_request_id, log_user_id
+from bot.metrics import UPDATES
 from bot.services.users import UserService
 from bot.texts import Translator
 
@@ -42,6 +44,19 @@ class InFlight:
         return len(still)
 
 
+# Update types as Telegram names them: a closed set, so a bounded metric label.
+_UPDATE_TYPES = tuple(name for name in Update.model_fields if name != "update_id")
+
+
+def _update_label(event: TelegramObject) -> str | None:
+    """``update-<id>`` for the log lines of this update; counts it by type on the way."""
+    if not isinstance(event, Update):
+        return None
+    kind = next((name for name in _UPDATE_TYPES if getattr(event, name, None) is not None), None)
+    UPDATES.labels(kind or "other").inc()
+    return f"update-{event.update_id}"
+
+
 class UserMiddleware(BaseMiddleware):
     def __init__(self, users: UserService, inflight: InFlight | None = None) -> None:
         self.users = users
@@ -54,8 +69,11 @@ class UserMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         task = self.inflight.add_current() if self.inflight is not None else None
+        sender: User | None = data.get("event_from_user")
+        # Every log line written for this update names it and its sender (JSON lines).
+        update_token = log_request_id.set(_update_label(event))
+        user_token = log_user_id.set(sender.id if sender is not None else None)
         try:
-            sender: User | None = data.get("event_from_user")
             data["t"] = Translator.for_code(sender.language_code if sender else None)
             data["lang"] = data["t"].lang
             data["user"] = None
@@ -72,6 +90,8 @@ class UserMiddleware(BaseMiddleware):
                 )
             return await handler(event, data)
         finally:
+            log_user_id.reset(user_token)
+            log_request_id.reset(update_token)
             if task is not None and self.inflight is not None:
                 self.inflight.tasks.discard(task)
 
