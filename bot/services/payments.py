@@ -520,6 +520,8 @@ class PaymentService:
                     amount=existing.amount,
                     expires_at=current.expires_at if current else None,
                     active_tier=current.tier if current else FREE,
+                    recurring=existing.recurring,
+                    period_end=existing.period_end,
                 )
             current = await tiers_repo.get(conn, payment.user_id)
             renewal = False
