@@ -450,3 +450,19 @@ async def test_the_journal_records_renewals_and_state_changes_before_handling(
         await h.feed(failed)
         await h.feed(failed)
         assert len(h.texts()) == sent + 1
+
+
+async def test_a_decided_stop_is_not_undone_by_a_later_update(tmp_path, monkeypatch):
+    freeze(monkeypatch, T0)
+    async with harness(tmp_path) as h:
+        payload1, _ = await subscribe(h, 22, "tier1", "k-1", END1)
+        h.session.fail_next(EditUserStarSubscription, status=403)
+        await buy(h, 22, "tier2", "k-2")
+        assert await sub_row(h, payload1) == ("canceling", "switch", END1)
+        sent = len(h.texts())
+        for state in ("failed", "active"):
+            await h.feed(h.session.make_subscription_update(22, payload1, state))
+        assert await sub_row(h, payload1) == ("canceling", "switch", END1)
+        assert len(h.texts()) == sent  # no failure notice for a plan being stopped
+        await h.feed(h.session.make_subscription_update(22, payload1, "canceled"))
+        assert await sub_row(h, payload1) == ("canceling", "switch", END1)

@@ -730,7 +730,8 @@ class PaymentService:
                         or row
                     )
             elif state == subs_repo.ACTIVE:
-                if row.state != subs_repo.ACTIVE:
+                # A stop the bot decided (switch, refund) stands until Telegram has it.
+                if row.state in (subs_repo.CANCELED, subs_repo.FAILED):
                     row = (
                         await subs_repo.set_state(
                             conn, payload, state=state, canceled_by=None, now=now
@@ -738,7 +739,7 @@ class PaymentService:
                         or row
                     )
             elif state == subs_repo.FAILED:
-                if row.state != subs_repo.FAILED:
+                if row.state == subs_repo.ACTIVE:
                     row = (
                         await subs_repo.set_state(
                             conn, payload, state=state, canceled_by=None, now=now
