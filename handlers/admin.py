@@ -23,8 +23,9 @@ from bot.services.broadcast import Broadcaster
 from bot.services.payments import ChargeAlreadyRefunded, PaymentService, RefundRefused
 from bot.services.stats_chart import chart_png
 from bot.texts import Translator
-from bot.tiers import FREE, KINDS, TIERS
+from bot.tiers import FREE, KINDS, TIER1, TIER2, TIERS
 from handlers.adapters.messenger import TelegramMessenger
+from handlers.adapters.star_subscriptions import renewal_editor
 
 MAX_MESSAGE = 4096
 
@@ -55,6 +56,15 @@ async def cmd_stats(
             stars=stats.stars_this_month,
             **per_tier,
             **usage,
+        )
+        + "\n"
+        + t(
+            "admin.stats_subs",
+            tier1=stats.subscribers.get(TIER1, (0, 0))[0],
+            tier1_stars=stats.subscribers.get(TIER1, (0, 0))[1],
+            tier2=stats.subscribers.get(TIER2, (0, 0))[0],
+            tier2_stars=stats.subscribers.get(TIER2, (0, 0))[1],
+            canceled=stats.canceled_this_month,
         )
     )
     await send_stats_chart(message, t, settings)
@@ -173,6 +183,11 @@ async def cmd_refund(
         text = t("admin.refunded", **params)
     if outcome.telegram_had_refunded:
         text += "\n" + t("admin.refund_was_done")
+    if outcome.renewal_stopped:
+        # Decided with the refund; Telegram is told now (and again at start if need be).
+        done = await payments.finish_cancels(renewal_editor(bot))
+        key = "admin.refund_renewal_stopped" if done else "admin.refund_renewal_pending"
+        text += "\n" + t(key)
     await message.answer(text)
 
 

@@ -21,12 +21,14 @@ from bot.services.payments import TrialInfo
 from bot.services.quota import TierState
 from bot.texts import Translator
 from bot.tiers import PAID_TIERS, RANK
+from storage.star_subscriptions import ACTIVE, BY_BOT, CANCELED, FAILED, SubscriptionRow
 
 # -- premium_view ------------------------------------------------------------
 
 
 class PremiumCb(CallbackData, prefix="prem"):
-    """show: the /premium screen; buy: an invoice for ``tier``; trial: start the trial."""
+    """show: the /premium screen; buy: an invoice for ``tier``; sub: a subscription link for
+    ``tier``; cancel / resume: the renewal of the plan in force; trial: start the trial."""
 
     action: str
     tier: str = ""
@@ -39,20 +41,55 @@ def premium_button(t: Translator) -> InlineKeyboardMarkup:
 
 
 def premium_keyboard(
-    t: Translator, *, state: TierState, trial: TrialInfo, prices: Mapping[str, int]
+    t: Translator,
+    *,
+    state: TierState,
+    trial: TrialInfo,
+    prices: Mapping[str, int],
+    subscription: SubscriptionRow | None = None,
 ) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
+    renews = subscription is not None and subscription.state in (ACTIVE, FAILED)
     for tier in PAID_TIERS:
         if RANK[tier] < RANK[state.tier]:
             continue  # a lower tier cannot be bought while a higher one is in force
+        name = t(f"tier.{tier}")
+        if not (renews and subscription is not None and RANK[subscription.tier] >= RANK[tier]):
+            builder.button(
+                text=t("premium.button_subscribe", tier=name, amount=prices[tier]),
+                callback_data=PremiumCb(action="sub", tier=tier),
+            )
         key = "premium.button_extend" if tier == state.tier else "premium.button_buy"
         builder.button(
-            text=t(key, tier=t(f"tier.{tier}"), amount=prices[tier]),
+            text=t(key, tier=name, amount=prices[tier]),
             callback_data=PremiumCb(action="buy", tier=tier),
+        )
+    if subscription is not None and renews:
+        builder.button(
+            text=t("premium.button_cancel_renewal"), callback_data=PremiumCb(action="cancel")
+        )
+    elif (
+        subscription is not None
+        and subscription.state == CANCELED
+        and subscription.canceled_by == BY_BOT
+    ):
+        builder.button(
+            text=t("premium.button_resume_renewal"), callback_data=PremiumCb(action="resume")
         )
     if trial.available:
         builder.button(text=t("premium.button_trial"), callback_data=PremiumCb(action="trial"))
     builder.adjust(1)
+    return builder.as_markup()
+
+
+def subscribe_link_keyboard(
+    t: Translator, *, url: str, tier: str, amount: int
+) -> InlineKeyboardMarkup:
+    """The subscription's invoice link (Telegram opens the payment form from it)."""
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=t("premium.button_subscribe_link", tier=t(f"tier.{tier}"), amount=amount), url=url
+    )
     return builder.as_markup()
 
 

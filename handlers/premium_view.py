@@ -10,6 +10,7 @@ from bot.services.payments import CreditOutcome, TrialInfo
 from bot.services.quota import TierState
 from bot.texts import Raw, Translator
 from bot.tiers import FREE, KINDS, PERIOD_DAYS, TIERS, TRIAL_HOURS, Limits
+from storage.star_subscriptions import ACTIVE, FAILED, SubscriptionRow
 
 
 def long_duration(t: Translator, seconds: int) -> str:
@@ -30,6 +31,20 @@ def limits_line(t: Translator, limits: Limits) -> str:
     return t("premium.limits", rate=_amount(t, limits.per_minute), **counts)
 
 
+def renewal_line(t: Translator, subscription: SubscriptionRow, tier_expires: int | None) -> str:
+    """ "Renews on …" for a plan that renews itself, else "ends on …" (and why)."""
+    if subscription.state == ACTIVE:
+        return t(
+            "premium.sub_renews",
+            date=utc_datetime(subscription.period_end),
+            amount=subscription.amount,
+        )
+    ends = utc_datetime(tier_expires or subscription.period_end)
+    if subscription.state == FAILED:
+        return t("premium.sub_failed_ends", date=ends)
+    return t("premium.sub_canceled_ends", date=ends)
+
+
 def premium_text(
     t: Translator,
     *,
@@ -38,6 +53,7 @@ def premium_text(
     limits: Mapping[str, Limits],
     prices: Mapping[str, int],
     trial_cooldown_days: int,
+    subscription: SubscriptionRow | None = None,
 ) -> str:
     lines = [t("premium.title"), ""]
     for tier in TIERS:
@@ -67,10 +83,13 @@ def premium_text(
         )
     else:
         lines.append(t("premium.current", tier=tier_name(t, state.tier)))
+    if subscription is not None:
+        lines.append(renewal_line(t, subscription, state.expires_at))
     if trial.next_at is not None:
         lines.append(t("premium.trial_next", date=utc_datetime(trial.next_at)))
     lines.append("")
     lines.append(t("premium.rules"))
+    lines.append(t("premium.sub_rules"))
     return "\n".join(lines)
 
 
@@ -92,6 +111,14 @@ def receipt_text(t: Translator, outcome: CreditOutcome) -> str:
             charge_id=outcome.charge_id,
         )
     ]
+    if outcome.recurring and outcome.period_end is not None:
+        lines.append(
+            t(
+                "premium.receipt_plan",
+                tier=tier_name(t, outcome.tier),
+                date=utc_datetime(outcome.period_end),
+            )
+        )
     if outcome.bonus_seconds > 0:
         bonus = long_duration(t, outcome.bonus_seconds)
         if active_tier == outcome.tier:

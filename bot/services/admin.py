@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.services import clock
 from bot.tiers import FREE, TIER1, TIER2, TIERS
 from storage import admin as admin_repo
 from storage import payments as payments_repo
+from storage import star_subscriptions as subs_repo
 from storage import tiers as tiers_repo
 from storage.db import Database
 
@@ -29,6 +30,9 @@ class Stats:
     per_tier: dict[str, int]  # tiers in force now; Free = everyone else
     usage_today: dict[str, int]
     stars_this_month: int
+    # Monthly plans: tier -> (subscribers whose plan renews, their Stars a month).
+    subscribers: dict[str, tuple[int, int]] = field(default_factory=dict)
+    canceled_this_month: int = 0  # subscriptions whose renewal was stopped this month
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,8 @@ class AdminService:
             per_tier = await tiers_repo.count_active(conn, now=now)
             usage = await admin_repo.usage_on(conn, day)
             stars = await payments_repo.earned_since(conn, month_start(now))
+            subscribers = await subs_repo.renewing_per_tier(conn, now=now)
+            canceled = await subs_repo.canceled_since(conn, month_start(now))
         paid = sum(per_tier.get(tier, 0) for tier in TIERS if tier != FREE)
         tiers = {tier: per_tier.get(tier, 0) for tier in TIERS}
         tiers[FREE] = max(users["total"] - paid, 0)
@@ -105,6 +111,8 @@ class AdminService:
             per_tier=tiers,
             usage_today=usage,
             stars_this_month=stars,
+            subscribers=subscribers,
+            canceled_this_month=canceled,
         )
 
     async def set_banned(self, user_id: int, banned: bool) -> bool:

@@ -3,7 +3,8 @@ a :class:`TelegramMessenger` (and, for keys, a :class:`TelegramMembership`).
 
 ``give_back_on_startup``: units of requests the last stop cut off are given back and their
 users told. ``start_premium_jobs``: the admin command menu, crediting of payments a previous
-run recorded but did not credit, the expiry reminder task, and the broadcasts a previous run
+run recorded but did not credit, the subscription renewals it decided to stop but did not get
+to (editUserStarSubscription), the expiry reminder task, and the broadcasts a previous run
 left unfinished. ``stop_premium_jobs`` (registered before the hook that closes the database)
 stops the reminders and the broadcasts; broadcasts save their progress per recipient and
 resume at the next start. ``on_startup_keys``/``on_shutdown_keys``: the key re-check task.
@@ -30,6 +31,7 @@ from bot.services.users import UserService
 from bot.texts import Translator
 from handlers.adapters.membership import TelegramMembership
 from handlers.adapters.messenger import TelegramMessenger
+from handlers.adapters.star_subscriptions import renewal_editor
 from handlers.premium_view import receipt_text
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,12 @@ async def start_premium_jobs(
         await credit_left_over_payments(bot, payments, users)
     except Exception:
         logger.exception("crediting left-over payments failed; they are retried at next start")
+    try:
+        # Renewals decided to stop (a move to a higher plan, a refund) but not yet stopped
+        # at Telegram when the last run ended.
+        await payments.finish_cancels(renewal_editor(bot))
+    except Exception:
+        logger.exception("stopping left-over renewals failed; they are retried at next start")
     reminders.start(TelegramMessenger(bot))
     try:
         await broadcaster.resume(TelegramMessenger(bot))

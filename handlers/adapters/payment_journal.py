@@ -7,7 +7,8 @@ Telegram never sends it again. With webhooks, aiogram answers 200 before handlin
 
 :class:`PaymentJournal` closes that window. As a session middleware it sees what
 ``getUpdates`` returns before the polling loop does, and records every successful payment in
-it (``PaymentService.record``: idempotent, keyed by the charge id) first. If the record
+it (``PaymentService.record``: idempotent, keyed by the charge id) first - subscription
+renewals included, and the ``subscription`` updates (cancelled, re-enabled, failed). If the record
 fails, the batch is refused (the middleware raises), aiogram's polling backs off and asks
 again with the same offset, and Telegram sends the same updates again. The handler records
 again (a no-op) and credits; a payment recorded but not credited is credited at the next
@@ -45,7 +46,11 @@ class PaymentJournal(BaseRequestMiddleware):
         return result
 
     async def note(self, update: Update) -> None:
-        """Record the payment in ``update``, if there is one. Raises when it cannot."""
+        """Record the payment (or the subscription's new state) in ``update``, if there is
+        one. Raises when it cannot."""
+        if update.subscription is not None:
+            await self.note_subscription(update)
+            return
         message = update.message
         paid = message.successful_payment if message is not None else None
         if paid is None or message is None or message.from_user is None:
@@ -70,11 +75,36 @@ class PaymentJournal(BaseRequestMiddleware):
                     currency=paid.currency,
                     amount=paid.total_amount,
                     now=clock.now(),
+                    recurring=bool(paid.is_recurring),
+                    period_end=paid.subscription_expiration_date,
                 )
         except Exception:
             logger.exception(
                 "could not record payment %s of user %d on arrival; it will be fetched again",
                 paid.telegram_payment_charge_id,
                 message.from_user.id,
+            )
+            raise
+
+    async def note_subscription(self, update: Update) -> None:
+        """A subscription cancelled, re-enabled or failed is recorded the same way, so that
+        /premium does not promise a renewal that will not come. The one-time failure notice
+        is left to the handler."""
+        change = update.subscription
+        assert change is not None
+        try:
+            async with self.payments.db.durable():
+                await self.payments.subscription_changed(
+                    user_id=change.user.id,
+                    payload=change.invoice_payload,
+                    state=change.state,
+                    now=clock.now(),
+                    notice=False,
+                )
+        except Exception:
+            logger.exception(
+                "could not record the %r subscription update of user %d; it will be fetched again",
+                change.state,
+                change.user.id,
             )
             raise

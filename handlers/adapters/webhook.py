@@ -4,7 +4,8 @@ A small aiohttp handler on aiogram's public API (``Dispatcher.feed_raw_update``)
 aiogram's ``SimpleRequestHandler``, because two things must happen *before* the 200 and
 that handler offers no public place for them:
 
-* a successful payment is recorded durably (:meth:`PaymentJournal.note`); if it cannot be,
+* a successful payment (or a subscription's new state) is recorded durably
+  (:meth:`PaymentJournal.note`); if it cannot be,
   the answer is a 500 and Telegram delivers the update again later;
 * a slot among ``max_in_flight`` updates being handled at once (``MAX_CONCURRENT_UPDATES``,
   as in polling) is taken. Updates are handled after the 200; past the limit the 200 waits
@@ -63,7 +64,7 @@ class WebhookHandler:
             return web.Response(text="not a JSON update", status=400)
         if not isinstance(update, dict):
             return web.Response(text="not a JSON update", status=400)
-        if "successful_payment" in (update.get("message") or {}):
+        if "successful_payment" in (update.get("message") or {}) or "subscription" in update:
             try:
                 await self.journal.note(Update.model_validate(update, context={"bot": self.bot}))
             except Exception:  # logged by the journal

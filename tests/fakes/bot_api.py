@@ -93,6 +93,7 @@ _INT_KEYS = frozenset(
         "until_date",
         "total_amount",
         "star_count",
+        "subscription_period",
     }
 )
 _FLOAT_KEYS = frozenset({"latitude", "longitude", "horizontal_accuracy"})

@@ -276,6 +276,11 @@ class TelegramEmulator:
     * ``blocked_chats`` – set of chat ids; sending there -> 403 "bot was blocked by the user".
     * ``commands[(scope_json, language_code)]`` – stored by setMyCommands.
     * ``refunded_charges`` – telegram_payment_charge_ids already refunded.
+    * ``invoice_links[url]`` – what createInvoiceLink was given (payload, currency, amount,
+      subscription_period).
+    * ``star_subscriptions[charge_id] = {"user_id", "payload", "canceled_by"}`` – Stars
+      subscriptions, registered by a first recurring payment (``make_successful_payment``
+      with ``is_first_recurring=True``); ``canceled_by`` is None, "user" or "bot".
     * ``webhook`` – ``None`` or ``{"url", "secret_token", ...}`` stored by setWebhook.
     * ``responses[method] = value | callable`` – canned results for methods the emulator does
       not know (keys: aiogram method class or API method name).
@@ -315,6 +320,8 @@ class TelegramEmulator:
         self.refunded_charges: set[str] = set()
         # guest_query_id -> the result it was answered with (None: not answered yet)
         self.guest_queries: dict[str, dict[str, Any] | None] = {}
+        self.invoice_links: dict[str, dict[str, Any]] = {}
+        self.star_subscriptions: dict[str, dict[str, Any]] = {}
         self.webhook: dict[str, Any] | None = None
         self.responses: dict[Any, Any] = {}
         self._failures: dict[str, deque[InjectedFailure]] = {}
@@ -933,7 +940,52 @@ class TelegramEmulator:
         return {"file_id": file_id, "file_unique_id": unique, "file_size": size, "file_path": path}
 
     def _h_create_invoice_link(self, key: str, params: dict, uploads: dict) -> Any:
-        return f"https://t.me/$FakeInvoice{next(self._invoice_counter):04d}"
+        # Telegram's rules for Stars invoices and subscriptions (Bot API: createInvoiceLink).
+        # The descriptions are close to Telegram's own; the exact words are not documented.
+        currency = str(params.get("currency") or "")
+        prices = params.get("prices") or []
+        period = params.get("subscription_period")
+        if not params.get("title") or not params.get("payload"):
+            raise TelegramError(400, "Bad Request: invoice title and payload must be non-empty")
+        if not isinstance(prices, list) or not prices:
+            raise TelegramError(400, "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
+        if currency == "XTR":
+            if len(prices) != 1:
+                raise TelegramError(400, "Bad Request: STARS_INVOICE_INVALID")
+            if params.get("provider_token"):
+                raise TelegramError(400, "Bad Request: PROVIDER_TOKEN_INVALID")
+        if period is not None:
+            if currency != "XTR":
+                raise TelegramError(400, "Bad Request: SUBSCRIPTION_PERIOD_INVALID")
+            if period != 2592000:
+                raise TelegramError(400, "Bad Request: SUBSCRIPTION_PERIOD_INVALID")
+            if not 1 <= int(prices[0].get("amount", 0)) <= 10000:
+                raise TelegramError(400, "Bad Request: STARS_INVOICE_INVALID")
+        url = f"https://t.me/$FakeInvoice{next(self._invoice_counter):04d}"
+        self.invoice_links[url] = {
+            "payload": params.get("payload"),
+            "currency": currency,
+            "amount": sum(int(p.get("amount", 0)) for p in prices),
+            "subscription_period": period,
+        }
+        return url
+
+    def _h_edit_user_star_subscription(self, key: str, params: dict, uploads: dict) -> Any:
+        # The bot may cancel a subscription's renewal, and re-enable only one it cancelled.
+        charge = str(params.get("telegram_payment_charge_id") or "")
+        sub = self.star_subscriptions.get(charge)
+        if sub is None or sub["user_id"] != _as_int(params.get("user_id")):
+            raise TelegramError(400, "Bad Request: CHARGE_ID_INVALID")
+        if params.get("is_canceled") is True:
+            if sub["canceled_by"] is None:
+                sub["canceled_by"] = "bot"
+            return True
+        if params.get("is_canceled") is False:
+            if sub["canceled_by"] == "user":
+                raise TelegramError(400, "Bad Request: SUBSCRIPTION_NOT_CANCELED_BY_BOT")
+            sub["canceled_by"] = None
+            return True
+        raise TelegramError(400, "Bad Request: parameter is_canceled is required")
 
     def _h_refund(self, key: str, params: dict, uploads: dict) -> Any:
         charge = str(params.get("telegram_payment_charge_id") or "")
@@ -1002,6 +1054,7 @@ class TelegramEmulator:
         "answerguestquery": _h_answer_guest_query,
         "createinvoicelink": _h_create_invoice_link,
         "refundstarpayment": _h_refund,
+        "edituserstarsubscription": _h_edit_user_star_subscription,
         "setmycommands": _h_set_my_commands,
         "deletemycommands": _h_delete_my_commands,
         "getmycommands": _h_get_my_commands,
@@ -1281,20 +1334,63 @@ class TelegramEmulator:
         language_code: str | None = "en",
         username: str | None = None,
         provider_charge_id: str = "",
+        subscription_expiration_date: int | None = None,
+        is_first_recurring: bool = False,
+        renews: str | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
-        """Update with a service message carrying ``successful_payment``."""
+        """Update with a service message carrying ``successful_payment``.
+
+        A subscription's payment: ``subscription_expiration_date`` with
+        ``is_first_recurring=True`` (the first one: the subscription is registered under
+        ``charge_id``) or ``renews=<first charge id>`` (a renewal, which Telegram does not
+        make for a subscription whose renewal was cancelled)."""
         message = self._user_message(user_id, chat_id, "private", language_code, username)
-        message["successful_payment"] = {
+        paid: dict[str, Any] = {
             "currency": currency,
             "total_amount": total_amount,
             "invoice_payload": payload,
             "telegram_payment_charge_id": charge_id,
             "provider_payment_charge_id": provider_charge_id,
         }
+        if subscription_expiration_date is not None:
+            paid["subscription_expiration_date"] = subscription_expiration_date
+            paid["is_recurring"] = True
+            if is_first_recurring:
+                paid["is_first_recurring"] = True
+                self.star_subscriptions[charge_id] = {
+                    "user_id": user_id,
+                    "payload": payload,
+                    "canceled_by": None,
+                }
+            elif renews is not None:
+                sub = self.star_subscriptions[renews]
+                if sub["canceled_by"] is not None:
+                    raise AssertionError(f"Telegram renews no cancelled subscription ({renews})")
+        message["successful_payment"] = paid
         message.update(extra)
         self._store(message)
         return {"update_id": self._next_update_id(), "message": message}
+
+    def make_subscription_update(
+        self, user_id: int, payload: str, state: str, *, language_code: str | None = "en"
+    ) -> dict[str, Any]:
+        """``subscription`` update (Bot API 10.2): "canceled" by the user in Telegram,
+        "active" re-enabled by the user, or "failed" (a renewal could not be charged)."""
+        if state not in ("canceled", "active", "failed"):
+            raise ValueError(f"Telegram sends no subscription state {state!r}")
+        for sub in self.star_subscriptions.values():
+            if sub["user_id"] == user_id and sub["payload"] == payload:
+                if state == "canceled":
+                    sub["canceled_by"] = sub["canceled_by"] or "user"
+                elif state == "active":
+                    sub["canceled_by"] = None
+        body = {
+            "user": self.user_dict(user_id, language_code=language_code),
+            "invoice_payload": payload,
+            "state": state,
+        }
+        return {"update_id": self._next_update_id(), "subscription": body}
 
     def make_chat_member(
         self,
