@@ -24,7 +24,7 @@ from bot.factory import create_bot, create_dispatcher
 from bot.loop import StartupError
 from bot.middlewares.user import InFlight
 from bot.payment_journal import JournalingRequestHandler, PaymentJournal
-from bot.premium_jobs import start_premium_jobs, stop_premium_jobs
+from bot.premium_jobs import start_premium_jobs, start_retention, stop_premium_jobs, stop_retention
 from bot.services.reconcile import on_shutdown_keys, on_startup_keys
 from bot.services.recovery import give_back_interrupted
 from storage.db import Database, DatabaseError
@@ -140,6 +140,8 @@ async def amain(settings: Settings) -> None:
     dp.shutdown.register(on_shutdown_keys)
     dp.startup.register(start_premium_jobs)
     dp.shutdown.register(stop_premium_jobs)  # before on_shutdown closes the database
+    dp.startup.register(start_retention)
+    dp.shutdown.register(stop_retention)  # before on_shutdown closes the database
     dp.shutdown.register(on_shutdown)
     freeze_startup_heap()
     try:

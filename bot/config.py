@@ -90,6 +90,8 @@ class Settings:
     max_concurrent_updates: int = 800
     # answer length: max_tokens sent with every chat request (0: the provider's default)
     chat_max_tokens: int = 4096
+    # days idle conversations, daily usage counters and unpaid invoices are kept (0: forever)
+    retention_days: int = 90
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -292,6 +294,7 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
             env, "MAX_CONCURRENT_UPDATES", 800, minimum=1, maximum=1_000_000
         ),
         chat_max_tokens=_max_tokens(env),
+        retention_days=_int(env, "RETENTION_DAYS", 90, minimum=0, maximum=36500),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError
 
 from bot.commands import register_admin_commands
@@ -20,8 +20,10 @@ from bot.premium_view import receipt_text
 from bot.services.broadcast import Broadcaster
 from bot.services.payments import PaymentService
 from bot.services.reminders import Reminders
+from bot.services.retention import Retention
 from bot.services.users import UserService
 from bot.texts import Translator
+from storage.db import Database
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +71,17 @@ async def start_premium_jobs(
 async def stop_premium_jobs(reminders: Reminders, broadcaster: Broadcaster) -> None:
     await reminders.stop()
     await broadcaster.stop()
+
+
+async def start_retention(dispatcher: Dispatcher, settings: Settings, db: Database) -> None:
+    """A startup hook: the retention job (``RETENTION_DAYS``; 0 = off)."""
+    job = Retention(db, days=settings.retention_days)
+    dispatcher["retention"] = job
+    job.start()
+
+
+async def stop_retention(dispatcher: Dispatcher) -> None:
+    """A shutdown hook, registered before the one that closes the database."""
+    job = dispatcher.workflow_data.pop("retention", None)
+    if isinstance(job, Retention):
+        await job.stop()
