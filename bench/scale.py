@@ -45,10 +45,36 @@ RESULTS = ROOT / "bench" / "results"
 FIRST_USER = 10_000_001  # the ids bench.run's simulated users have
 DAY = 86400
 HISTORY = 12  # messages per conversation
-_WORDS = (
-    "the bot answers every question about lighthouses rivers mountains code poems recipes "
-    "history physics music travel gardens with care and a little humour while users ask more"
-).split()
+_WORDS = [
+    *[
+        "the",
+        "bot",
+        "answers",
+        "every",
+        "question",
+        "about",
+        "lighthouses",
+        "rivers",
+        "mountains",
+        "code",
+        "poems",
+    ],
+    *[
+        "recipes",
+        "history",
+        "physics",
+        "music",
+        "travel",
+        "gardens",
+        "with",
+        "care",
+        "and",
+        "humour",
+        "while",
+        "users",
+        "ask",
+    ],
+]
 
 
 # ------------------------------------------------------------------------------------ build
@@ -621,7 +647,8 @@ def markdown(results: dict[str, Any]) -> str:
                 st = load.get("stats_answer_ms") or {}
                 cells.append(
                     f"chat p50 {p.get('p50')} p95 {p.get('p95')} p99 {p.get('p99')}; "
-                    f"/stats {load['stats_answered']}/{load['stats_sent']} answered, p50 {st.get('p50')}"
+                    f"/stats {load['stats_answered']}/{load['stats_sent']} answered, "
+                    f"p50 {st.get('p50')}"
                 )
             lines.append(
                 f"| load {label}: {results['meta']['rate']:g} msg/s + /stats every 2 s | "

@@ -74,11 +74,18 @@ async def delete_conversations(db: Database, conversations: list[Conversation]) 
 
 
 async def delete_usage_before(db: Database, *, day: str, limit: int) -> int:
-    """Delete up to ``limit`` ``usage_daily`` rows of days before ``day`` (YYYY-MM-DD)."""
-    return await db.write_off_loop(
-        "DELETE FROM usage_daily WHERE (user_id, day, kind) IN ("
-        "  SELECT user_id, day, kind FROM usage_daily WHERE day < ? LIMIT ?)",
-        (day, limit),
+    """Delete up to ``limit`` ``usage_daily`` rows of days before ``day`` (YYYY-MM-DD).
+    The batch is read from the ``usage_daily(day, ...)`` index first, then deleted by
+    primary key in one short transaction (a ``DELETE ... WHERE (...) IN (SELECT ...)``
+    lets SQLite scan the whole table while it holds the write lock)."""
+    rows = await db.read_off_loop(
+        "SELECT user_id, day, kind FROM usage_daily WHERE day < ? LIMIT ?", (day, limit)
+    )
+    if not rows:
+        return 0
+    return await db.write_many_off_loop(
+        "DELETE FROM usage_daily WHERE user_id = ? AND day = ? AND kind = ?",
+        [(r[0], r[1], r[2]) for r in rows],
     )
 
 
