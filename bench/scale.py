@@ -45,36 +45,10 @@ RESULTS = ROOT / "bench" / "results"
 FIRST_USER = 10_000_001  # the ids bench.run's simulated users have
 DAY = 86400
 HISTORY = 12  # messages per conversation
-_WORDS = [
-    *[
-        "the",
-        "bot",
-        "answers",
-        "every",
-        "question",
-        "about",
-        "lighthouses",
-        "rivers",
-        "mountains",
-        "code",
-        "poems",
-    ],
-    *[
-        "recipes",
-        "history",
-        "physics",
-        "music",
-        "travel",
-        "gardens",
-        "with",
-        "care",
-        "and",
-        "humour",
-        "while",
-        "users",
-        "ask",
-    ],
-]
+_WORDS = tuple(
+    "the bot answers every question about lighthouses rivers mountains code poems recipes "  # noqa: SIM905
+    "history physics music travel gardens with care and humour while users ask more".split(" ")
+)
 
 
 # ------------------------------------------------------------------------------------ build
