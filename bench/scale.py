@@ -91,7 +91,7 @@ def build(path: Path, users: int, now: int, *, schema: int, seed: int = 7) -> di
                 f"u{uid}",
                 f"User{uid}",
                 "en" if uid % 3 else "ru",
-                int(rng.random() < 0.005),
+                int(rng.random() < 0.005 and uid >= FIRST_USER + 1000),  # not bench.run's users
                 int(rng.random() < 0.03),
                 now - rng.randint(0, 365 * DAY),
                 now,
@@ -453,6 +453,13 @@ async def measure_after(path: Path, users: int, now: int, repeat: int) -> dict[s
             "SELECT user_id FROM api_keys WHERE (is_active = 1 OR inactive_reason = "
             "'left_channel') AND checked_at <= 5 ORDER BY checked_at LIMIT 100",
         ),
+        ("stats_users", "SELECT COUNT(*), SUM(is_banned), SUM(blocked_bot) FROM users"),
+        ("stats_keys", "SELECT COUNT(*) FROM api_keys WHERE is_active = 1"),
+        (
+            "broadcast_page",
+            "SELECT id FROM users WHERE id > 5 AND is_banned = 0 AND blocked_bot = 0 "
+            "ORDER BY id LIMIT 200",
+        ),
         (
             "paid_payload",
             "SELECT 1 FROM payments WHERE payload = 'x' AND status != 'refunded' LIMIT 1",
@@ -466,6 +473,11 @@ async def measure_after(path: Path, users: int, now: int, repeat: int) -> dict[s
 
 
 # ------------------------------------------------------------------------------------- load
+def _count(path: Path, table: str) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
 async def run_load(
     db_path: Path, root: Path, args: argparse.Namespace, users: int
 ) -> dict[str, Any]:
@@ -491,6 +503,7 @@ async def run_load(
             **bench.bot_settings(),
         )
         env.update(DATABASE_PATH=str(db_path), ADMIN_IDS=str(admin))
+        messages_before = _count(db_path, "messages")
         proc = BenchProcess("bot", env, work, root=root, api=bench.api)
         await proc.start()
         try:
@@ -521,6 +534,7 @@ async def run_load(
             stop.set()
             await admin_task
             complete = await tracker.wait(120)
+            retention = [line for line in proc.stderr_lines if "retention (" in line]
             stats_items = [t for t in tracker.items.values() if t.chat_id == admin]
             for item in stats_items:
                 del tracker.items[item.update_id]
@@ -538,6 +552,9 @@ async def run_load(
                 "stats_answer_ms": percentiles([t.done - t.delivered for t in answered]),  # type: ignore[operator]
                 "slow_statement_lines": len(slow),
                 "slow_statement_examples": slow[:5],
+                "retention_lines": retention[:3],
+                "messages_before": messages_before,
+                "messages_after": _count(db_path, "messages"),
             }
         finally:
             await proc.stop()

@@ -137,6 +137,8 @@ CREATE TABLE quota_holds (
 #   (oldest of all) so the index holds a range with no NULLs to step around.
 # * payments by payload: pre-checkout's "already paid?" and retention's "never paid?".
 # * invoices by creation time: retention's scan for invoices never paid.
+# * users by (is_banned, blocked_bot): /stats' counts and a broadcast's recipients read this
+#   small index instead of every users row; api_keys by is_active: /stats' active keys.
 # Statistics for the planner are refreshed by Database.maintain() (a bounded ANALYZE).
 _V3 = """
 CREATE INDEX usage_daily_day ON usage_daily(day, kind, used);
@@ -146,6 +148,8 @@ CREATE INDEX api_keys_recheck ON api_keys(checked_at)
     WHERE is_active = 1 OR inactive_reason = 'left_channel';
 CREATE INDEX payments_payload ON payments(payload);
 CREATE INDEX invoices_created ON invoices(created_at);
+CREATE INDEX users_flags ON users(is_banned, blocked_bot);
+CREATE INDEX api_keys_active ON api_keys(is_active);
 """
 
 

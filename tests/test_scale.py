@@ -55,6 +55,8 @@ async def test_a_version_2_database_upgrades_in_place(tmp_path: Path):
             "api_keys_recheck",
             "payments_payload",
             "invoices_created",
+            "users_flags",
+            "api_keys_active",
         } <= names
         # A key never checked is the oldest of all, inside the re-check's index range.
         assert await db.fetchval("SELECT checked_at FROM api_keys WHERE user_id = 1") == 0
