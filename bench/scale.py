@@ -489,7 +489,8 @@ async def run_load(
     from tests.e2e_helpers import bot_env
 
     admin = FIRST_USER + users - 1
-    bench = Bench(bench_args(["--cases", "chat", "--users", "200", "--no-floor"]))
+    extra = [f"--env={item}" for item in args.bot_env]
+    bench = Bench(bench_args(["--cases", "chat", "--users", "200", "--no-floor", *extra]))
     chat = CASES["chat"]
     async with bench.api, bench.upstream:
         assert chat.setup is not None
@@ -595,6 +596,16 @@ async def one_size(users: int, args: argparse.Namespace, scratch: Path) -> dict[
     raw.close()
     out["bytes"] = path.stat().st_size
     out["bytes_per_user"] = round(out["bytes"] / users)
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        try:  # tables and their indexes, bytes per user (SQLite's dbstat, where compiled in)
+            sizes = raw.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall()
+            out["bytes_per_user_by_object"] = {
+                name: round(size / users, 1)
+                for name, size in sorted(sizes, key=lambda r: -r[1])
+                if size / users >= 0.5
+            }
+        except sqlite3.OperationalError:
+            pass
     if args.load:
         print(f"[{users}] load", file=sys.stderr, flush=True)
         out["load"] = await run_load(path, ROOT, args, users)
@@ -662,6 +673,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load (20)")
     parser.add_argument(
         "--before-root", type=Path, default=None, help="a checkout of the previous version"
+    )
+    parser.add_argument(
+        "--bot-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra setting of the bot in the load (RETENTION_DAYS=0: retention off)",
     )
     parser.add_argument("--scratch", type=Path, default=None, help="where to build (a temp dir)")
     parser.add_argument("--label", default=None, help="results file name (default: a timestamp)")
