@@ -9,7 +9,8 @@
 It runs at start and then every ``interval`` seconds, deleting at most ``batch`` rows per
 transaction on the database's own thread, with a pause between transactions so the bot's and
 the HTTP API's writes always get the lock in between (at most ~1,000 rows a second: the first
-pass over a large old database takes a while, later passes only find an hour's worth). ``RETENTION_DAYS=0`` turns it off.
+pass over a large old database takes a while, later passes only find an hour's worth).
+``RETENTION_DAYS=0`` turns it off.
 """
 
 from __future__ import annotations
