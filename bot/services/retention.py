@@ -8,7 +8,7 @@
 
 It runs at start and then every ``interval`` seconds, deleting at most ``batch`` rows per
 transaction on the database's own thread, with a pause between transactions so the bot's and
-the HTTP API's writes always get the lock in between (at most ~1,000 rows a second: the first
+the HTTP API's writes always get the lock in between (at most ~800 rows a second: the first
 pass over a large old database takes a while, later passes only find an hour's worth).
 ``RETENTION_DAYS=0`` turns it off.
 """
@@ -43,8 +43,8 @@ class Retention:
         db: Database,
         *,
         days: int,
-        batch: int = 500,
-        pause: float = 0.5,
+        batch: int = 200,
+        pause: float = 0.25,
         interval: float = 3600.0,
         now: Callable[[], int] = clock.now,
     ) -> None:
