@@ -40,6 +40,7 @@ lint: $(STAMP_TEST)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/hadolint Dockerfile
 
 format: $(STAMP_TEST)
 	$(PY) -m ruff check --fix .
@@ -49,9 +50,9 @@ format: $(STAMP_TEST)
 lock: | $(PY)
 	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
 	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
-		--generate-hashes --quiet -o $(LOCK)
+		--generate-hashes --quiet $(LOCK_ARGS) -o $(LOCK)
 	$(VENV)/bin/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 \
-		--generate-hashes --quiet -o $(LOCK_TEST)
+		--generate-hashes --quiet $(LOCK_ARGS) -o $(LOCK_TEST)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

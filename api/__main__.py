@@ -26,7 +26,7 @@ def main() -> int:
     from api.server import serve
     from bot.logs import setup_logging
 
-    setup_logging(settings.log_level, settings.secrets)
+    setup_logging(settings.log_level, settings.secrets, fmt=settings.log_format)
     add_request_ids()
     return run_front(serve(settings))
 

@@ -3,28 +3,34 @@
 ``create_app(settings, db, clients)`` builds what ``python -m api`` serves, and tests serve
 the very same object. Every request passes one middleware that gives it a request id, turns
 any :class:`ApiError` (and aiohttp's own 404/405/413) into OpenAI-style JSON, hides anything
-unexpected behind a logged 500, and writes one access line (never a key).
+unexpected behind a logged 500, and writes one access line (never a key). It also answers
+CORS preflights (``OPTIONS``) and tells the connection's head timer that the request arrived
+(``api.connections``). An answer given without reading the body the client announced (a 401
+before a 5 MB upload) closes the connection instead of reading and discarding the rest.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from api.auth import Gatekeeper
-from api.errors import INVALID_REQUEST, SERVER, ApiError
+from api.budget import BodyBudget
+from api.connections import HeadDeadlines
+from api.errors import INVALID_REQUEST, SERVER, ApiError, ClientGone
 from api.logs import new_request_id, request_id
 from api.models import ChatModels
 from api.ratelimit import RateLimiter
 from api.upstream import ChatForwarder, Timeouts
 from bot.clients import Clients
 from bot.config import Settings
-from bot.logs import RedactingFilter
+from bot.logs import RedactingFilter, log_user_id
+from bot.metrics import API_REQUESTS
 from bot.services.quota import QuotaService
 from storage.db import Database
 
@@ -35,6 +41,10 @@ logger = logging.getLogger("api")
 access_logger = logging.getLogger("api.access")
 
 USER_ID = web.RequestKey("user_id", int)
+
+# Chat bodies held in memory at once, in bytes (see api.budget): four bodies of the default
+# 8 MiB maximum, any number of ordinary small ones.
+BODY_MEMORY = 32 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -49,9 +59,11 @@ class Gateway:
     chat: ChatForwarder
     models: ChatModels
     images: ImageBackend
+    bodies: BodyBudget
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
+CONNECTIONS = web.AppKey("connections", HeadDeadlines)
 
 
 def create_app(
@@ -86,16 +98,17 @@ def create_app(
         gatekeeper=Gatekeeper(db, channel=settings.required_channel),
         limiter=RateLimiter(settings.api_rate_per_second),
         quota=quota or QuotaService(db, settings.limits),
-        chat=ChatForwarder(timeouts=timeouts, redact=redactor.redact),
+        chat=ChatForwarder(clients.http, timeouts=timeouts, redact=redactor.redact),
         models=models,
         images=images,
+        bodies=BodyBudget(BODY_MEMORY),
     )
     app = web.Application(
         client_max_size=settings.api_max_body_bytes, middlewares=[request_middleware]
     )
     app[GATEWAY] = gateway
+    app[CONNECTIONS] = HeadDeadlines(settings.api_client_timeout)
     app.on_response_prepare.append(_add_request_id)
-    app.cleanup_ctx.append(_forwarder_session)
     routes.setup(app)
     return app
 
@@ -106,16 +119,28 @@ REQUEST_ID = web.RequestKey("request_id", str)
 
 @web.middleware
 async def request_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    connections = request.app[CONNECTIONS]
+    connections.request_started(request.transport)
     rid = new_request_id(request.headers.get("X-Request-Id"))
     request[REQUEST_ID] = rid
     token = request_id.set(rid)
+    user_token = log_user_id.set(None)
     started = time.perf_counter()
     status = 500
+    response: web.StreamResponse
     try:
         try:
-            response = await handler(request)
+            if request.method == "OPTIONS":
+                response = _preflight(request)
+            else:
+                response = await handler(request)
         except ApiError as exc:
             response = exc.response()
+        except ClientGone as exc:
+            logger.info("the client went away while sending its request (%s)", exc)
+            response = ApiError(
+                400, "The request body is incomplete.", code="incomplete_body"
+            ).response()
         except web.HTTPException as exc:
             response = _http_error(exc)
         except Exception:
@@ -127,8 +152,11 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
                 code="internal_error",
             ).response()
         status = response.status
+        if not response.prepared and request.body_exists and not request.content.is_eof():
+            response.force_close()
         return response
     finally:
+        connections.request_finished(request.transport)
         elapsed = (time.perf_counter() - started) * 1000
         if access_logger.isEnabledFor(logging.INFO):
             user = request.get(USER_ID)
@@ -140,7 +168,15 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
                 elapsed,
                 f" user={user}" if user is not None else "",
             )
+        API_REQUESTS.labels(_route_label(request), f"{status // 100}xx").inc()
+        log_user_id.reset(user_token)
         request_id.reset(token)
+
+
+def _route_label(request: web.Request) -> str:
+    """The route's pattern (``/v1/models/{model}``), never the raw path: a bounded label."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 def _http_error(exc: web.HTTPException) -> web.Response:
@@ -162,18 +198,56 @@ def _http_error(exc: web.HTTPException) -> web.Response:
     return error.response()
 
 
-async def _forwarder_session(app: web.Application) -> AsyncIterator[None]:
-    """The chat forwarder's connection pool lives as long as the app serves."""
-    forwarder = app[GATEWAY].chat
-    await forwarder.start()
-    yield
-    await forwarder.close()
-
-
 async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
     rid = request.get(REQUEST_ID)
     if rid is not None:
         response.headers["X-Request-Id"] = rid
+    origin = allowed_origin(request)
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    if origin != "*":
+        response.headers.add("Vary", "Origin")
+
+
+# -- CORS: browsers may call the API from API_CORS_ORIGINS ("*": from anywhere). Keys travel
+# in a header (or the body), never in cookies, so no credentials mode is offered.
+
+ALLOWED_METHODS = "GET, POST, OPTIONS"
+ALLOWED_HEADERS = ("Authorization", "Content-Type", "X-Request-Id")
+EXPOSED_HEADERS = "X-Request-Id, Retry-After"
+PREFLIGHT_MAX_AGE = "600"
+_HEADER_NAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def allowed_origin(request: web.Request) -> str | None:
+    """The Access-Control-Allow-Origin value for this request (None: the origin is not
+    allowed, or none was given and only listed origins are)."""
+    origins = request.app[GATEWAY].settings.api_cors_origins
+    if "*" in origins:
+        return "*"
+    origin = request.headers.get("Origin", "").lower()
+    return origin if origin in origins else None
+
+
+def _preflight(request: web.Request) -> web.Response:
+    """OPTIONS: what a browser asks before a cross-origin POST with a key header."""
+    response = web.Response(status=204)
+    if allowed_origin(request) is None:
+        return response  # no Allow-Origin: the browser refuses the call
+    # SDKs running in browsers add headers of their own (the openai SDK its x-stainless-*
+    # ones); those asked for are allowed as long as they are plain header names.
+    asked = request.headers.get("Access-Control-Request-Headers", "")
+    extra = [
+        name.strip()
+        for name in asked.split(",")
+        if name.strip() and set(name.strip().lower()) <= _HEADER_NAME
+    ]
+    names = dict.fromkeys([*ALLOWED_HEADERS, *extra[:32]])
+    response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+    response.headers["Access-Control-Allow-Headers"] = ", ".join(names)
+    response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
+    return response
 
 
 def gateway_of(request: web.Request) -> Gateway:

@@ -65,6 +65,11 @@ class ApiError(Exception):
         )
 
 
+class ClientGone(Exception):
+    """The client closed the connection (or broke the body's framing) mid-upload: nobody is
+    left to answer, so it is logged at INFO, not as a failure of ours."""
+
+
 def bad_request(message: str, *, param: str | None = None, code: str = "invalid_value") -> ApiError:
     return ApiError(400, message, param=param, code=code)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from api.errors import INVALID_REQUEST, UPSTREAM, ApiError
 from bot.clients import Clients, image_client
+from bot.clients.upstream import whole_seconds
 from bot.clients.visioncraft import PROVIDER, ImageClient
 from bot.config import Settings
 from bot.services.errors import UpstreamBusy, UpstreamError, UpstreamUnavailable
@@ -53,7 +54,7 @@ class ImageBackend:
 
 def _api_error(exc: UpstreamError) -> ApiError:
     if isinstance(exc, UpstreamBusy):
-        retry_in = int(exc.params.get("retry_in") or 30)
+        retry_in = whole_seconds(exc.params.get("retry_in"))
         return ApiError(
             503,
             f"The {PROVIDER} service is busy. Try again in {retry_in} s.",

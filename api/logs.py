@@ -12,6 +12,8 @@ import re
 import secrets
 from contextvars import ContextVar
 
+from bot.logs import JsonFormatter
+
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -32,10 +34,12 @@ class RequestIdFilter(logging.Filter):
 
 
 def add_request_ids() -> None:
-    """Put the request id in every line of the root handlers (after ``setup_logging``)."""
+    """Put the request id in every line of the root handlers (after ``setup_logging``).
+    JSON lines keep their formatter, which writes the id as a field."""
     formatter = logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s", "%Y-%m-%d %H:%M:%S"
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(RequestIdFilter())
-        handler.setFormatter(formatter)
+        if not isinstance(handler.formatter, JsonFormatter):
+            handler.setFormatter(formatter)

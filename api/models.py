@@ -25,6 +25,9 @@ class Catalog(Protocol):
 
     def resolve(self, name: str) -> Any: ...  # -> ChatModel (.name, .provider)
 
+    @property
+    def list_known(self) -> bool: ...
+
     async def models(self) -> list[Any]: ...
 
 
@@ -60,5 +63,20 @@ class ChatModels:
         return model == self.settings.vision_model or model.lower().startswith("llava")
 
     async def listing(self) -> list[tuple[str, str]]:
-        """(name, provider) of every model on offer."""
-        return [(m.name, m.provider) for m in await self.catalog.models()]
+        """(name, provider) of every model on offer: the catalogue's, and the vision model."""
+        found = [(m.name, m.provider) for m in await self.catalog.models()]
+        vision = self.settings.vision_model
+        if all(name != vision for name, _ in found):
+            found.append((vision, self.catalog.resolve(vision).provider))
+        return found
+
+    async def offers(self, model: str) -> bool:
+        """Whether ``model`` is one of :meth:`listing`'s (the gateway forwards no other).
+
+        While VisionCraft's list has never been read (VisionCraft unreachable since the
+        start), a VisionCraft model is given the benefit of the doubt: VisionCraft itself
+        answers, rather than a 404 that would blame the caller's model name.
+        """
+        if any(name == model for name, _ in await self.listing()):
+            return True
+        return not self.catalog.list_known and self.catalog.resolve(model).provider != NEBULA

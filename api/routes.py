@@ -1,27 +1,46 @@
 """The documented VisionCraft endpoints.
 
-Every paid-for request goes the same way: read the body (bounded) -> the key (401/403) ->
-requests per second (429) -> parameters (400) -> one unit of the same daily quota the bot
-spends (403 when spent; 429 for the per-minute burst limit) -> upstream with the operator's
-key. When the upstream fails, the unit is given back.
+Every paid-for request goes the same way: the key (401/403) and requests per second (429) ->
+the body, read in bounded pieces -> parameters (400) -> one unit of the same daily quota the
+bot spends (403 when spent; 429 for the per-minute burst limit) -> upstream with the
+operator's key. When the upstream fails, the unit is given back.
+
+Chat callers send their key in a header, so it is checked before a byte of the (up to
+``API_MAX_BODY_BYTES``) body is read. ``/sd`` and ``/text2gif`` carry the key in the body:
+their bodies are small JSON, capped at ``SMALL_BODY_BYTES`` before anything else.
+
+What goes upstream is the body as parsed and checked, serialized again: a key given twice
+counts once (the last, as JSON parsers read it), with the value that was checked.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http import HttpProcessingError
 
-from api.app import USER_ID, Gateway, gateway_of
+from api.app import GATEWAY, USER_ID, Gateway, gateway_of
 from api.auth import Caller, bearer_key
-from api.errors import PERMISSION, RATE_LIMIT, ApiError, bad_request
+from api.errors import PERMISSION, RATE_LIMIT, SERVER, ApiError, ClientGone, bad_request
 from api.ratelimit import RateLimiter
 from api.upstream import Route, sse_event
-from api.validation import check_chat, check_gif, check_sd, require_object, too_large
+from api.validation import (
+    check_chat,
+    check_gif,
+    check_sd,
+    encode_json,
+    parse_json,
+    require_object,
+    too_large,
+    upstream_body,
+)
+from bot.logs import log_user_id
+from bot.ops_http import metrics_handler
 from bot.services.errors import QuotaExceeded, RateLimited
 from bot.services.quota import Ticket
 from bot.tiers import CHAT, FREE, GIF, IMAGE, KINDS, TIER1, TIER2, TIERS, TRIAL_HOURS
@@ -35,6 +54,8 @@ SSE_HEADERS = {
     "X-Accel-Buffering": "no",
 }
 HEALTH_TIMEOUT = 2.0
+SMALL_BODY_BYTES = 64 * 1024  # /sd and /text2gif: a prompt and a few options
+BODY_DEADLINE = 120.0  # the longest a whole body may take (each piece: API_CLIENT_TIMEOUT)
 
 
 def setup(app: web.Application) -> None:
@@ -42,37 +63,93 @@ def setup(app: web.Application) -> None:
     router.add_post("/v1/chat/completions", chat_completions)
     router.add_get("/models-llm", models_llm)
     router.add_get("/v1/models", openai_models)
+    router.add_get("/v1/models/{model:.+}", openai_model)
     router.add_post("/sd", sd)
     for kind in ("models", "samplers", "loras"):
         router.add_get(f"/sd/{kind}", _sd_list(kind))
     router.add_post("/text2gif", text2gif)
     router.add_get("/limits", limits)
     router.add_get("/health", health)
+    router.add_get("/metrics", metrics_handler(app[GATEWAY].settings.metrics_token))
 
 
 # -- the pipeline -----------------------------------------------------------------------------
 
 
-async def read_body(request: web.Request) -> bytes:
+async def read_body(request: web.Request, limit: int) -> bytearray:
+    """The whole body, at most ``limit`` bytes, each piece within API_CLIENT_TIMEOUT.
+
+    A body announced bigger than ``limit`` is refused before reading it; a client that stops
+    sending gets a 408 and is disconnected; one that goes away raises :class:`ClientGone`.
+    """
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise too_large(limit)
+    timeout = gateway_of(request).settings.api_client_timeout
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(BODY_DEADLINE, timeout)
+    received = bytearray()
+    content = request.content
     try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large(gateway_of(request).settings.api_max_body_bytes) from None
-    if not raw:
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise _too_slow(f"the body did not arrive in {BODY_DEADLINE:g} s")
+            try:
+                async with asyncio.timeout(min(timeout, left)):
+                    chunk = await content.readany()
+            except TimeoutError:
+                raise _too_slow(f"no part of the body came in {timeout:g} s") from None
+            if not chunk:
+                break
+            if len(received) + len(chunk) > limit:
+                raise too_large(limit)
+            received += chunk
+    except (ConnectionError, HttpProcessingError) as exc:
+        raise ClientGone(type(exc).__name__) from None
+    if not received:
         raise bad_request("The request body is empty; send a JSON object.", code="invalid_json")
-    return raw
+    return received
 
 
-def parse_json(raw: bytes) -> Any:
+def _too_slow(why: str) -> ApiError:
+    logger.info("gave up on a slow client: %s", why)
+    return ApiError(
+        408,
+        f"The request body came too slowly: {why}.",
+        code="request_timeout",
+        headers={"Connection": "close"},
+    )
+
+
+@asynccontextmanager
+async def body_room(request: web.Request, gateway: Gateway) -> AsyncIterator[None]:
+    """Room in the body budget (``api.budget``) for this request's body, held until the
+    request is done; a caller that waits longer than API_CLIENT_TIMEOUT gets a 503."""
+    limit = gateway.settings.api_max_body_bytes
+    size = request.content_length
+    size = limit if size is None else min(size, limit)
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("The request body is not valid JSON.", code="invalid_json") from None
+        held = await gateway.bodies.acquire(size, gateway.settings.api_client_timeout)
+    except TimeoutError:
+        logger.info("no room for a %d-byte body in %g s", size, gateway.settings.api_client_timeout)
+        raise ApiError(
+            503,
+            "The gateway is busy reading other requests; try again in a moment.",
+            type=SERVER,
+            code="server_busy",
+            headers={"Retry-After": "1"},
+        ) from None
+    try:
+        yield
+    finally:
+        gateway.bodies.release(held)
 
 
 async def authenticate(request: web.Request, gateway: Gateway, key: Any) -> Caller:
     caller = await gateway.gatekeeper.check(key)
     request[USER_ID] = caller.user_id
+    log_user_id.set(caller.user_id)  # reset by the request pipeline when the request ends
     wait = gateway.limiter.take(caller.user_id, caller.tier)
     if wait is not None:
         rate = gateway.limiter.rates[caller.tier]
@@ -129,10 +206,18 @@ async def _delivered(ticket: Ticket, work: Callable[[], Awaitable[Any]]) -> Any:
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     gateway = gateway_of(request)
-    raw = await read_body(request)
-    body = parse_json(raw)
     caller = await authenticate(request, gateway, bearer_key(request.headers.get("Authorization")))
+    async with body_room(request, gateway):
+        return await _chat(request, gateway, caller)
+
+
+async def _chat(request: web.Request, gateway: Gateway, caller: Caller) -> web.StreamResponse:
+    body = parse_json(await read_body(request, gateway.settings.api_max_body_bytes))
     chat = check_chat(body)
+    raw = encode_json(upstream_body(body))
+    del body  # only the bytes to forward stay in memory while the upstream answers
+    if not await gateway.models.offers(chat.model):
+        raise model_not_found(chat.model)
     route = gateway.models.route(chat.model)
     if chat.has_images and not gateway.models.accepts_images(chat.model):
         raise bad_request(
@@ -181,11 +266,31 @@ async def models_llm(request: web.Request) -> web.Response:
 
 async def openai_models(request: web.Request) -> web.Response:
     listing = await gateway_of(request).models.listing()
-    data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": provider}
-        for name, provider in listing
-    ]
+    data = [_model_object(name, provider) for name, provider in listing]
     return web.json_response({"object": "list", "data": data})
+
+
+async def openai_model(request: web.Request) -> web.Response:
+    name = request.match_info["model"]
+    for model, provider in await gateway_of(request).models.listing():
+        if model == name:
+            return web.json_response(_model_object(model, provider))
+    raise model_not_found(name)
+
+
+def _model_object(name: str, provider: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": provider}
+
+
+def model_not_found(name: str) -> ApiError:
+    shown = name if len(name) <= 200 else name[:200] + "…"
+    return ApiError(
+        404,
+        f"The model '{shown}' does not exist on this server; GET /v1/models lists the "
+        "models on offer.",
+        param="model",
+        code="model_not_found",
+    )
 
 
 # -- images and GIFs ----------------------------------------------------------------------------
@@ -193,7 +298,7 @@ async def openai_models(request: web.Request) -> web.Response:
 
 async def sd(request: web.Request) -> web.Response:
     gateway = gateway_of(request)
-    body = require_object(parse_json(await read_body(request)))
+    body = require_object(parse_json(await read_body(request, SMALL_BODY_BYTES)))
     caller = await authenticate(request, gateway, body.get("token"))
     params = check_sd(body)
     ticket = await spend(gateway, caller, IMAGE)
@@ -203,7 +308,7 @@ async def sd(request: web.Request) -> web.Response:
 
 async def text2gif(request: web.Request) -> web.Response:
     gateway = gateway_of(request)
-    body = require_object(parse_json(await read_body(request)))
+    body = require_object(parse_json(await read_body(request, SMALL_BODY_BYTES)))
     caller = await authenticate(request, gateway, body.get("token"))
     params = check_gif(body)
     ticket = await spend(gateway, caller, GIF)

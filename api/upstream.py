@@ -6,10 +6,9 @@ upstream failure: it becomes one of our errors (502 failed, 503 busy, 504 timed 
 short message; the operator's key and the upstream's internals never reach the caller, and
 the operator's credentials being refused is logged at ERROR.
 
-This hot path goes through one long-lived :class:`bot.clients.http1.Pool` (keep-alive
-connections, opened when the app starts, closed when it stops): per forwarded request it
-costs a fraction of the CPU of aiohttp's or httpx's client, which were most of what the
-gateway added (measured; see ``bench/gateway.py``).
+Requests, errors, ``Retry-After``, size caps and the event-stream reader are the ones the
+bot's chat client uses (:mod:`bot.clients.upstream`); this module only turns their failures
+into the caller's OpenAI-style errors.
 """
 
 from __future__ import annotations
@@ -17,23 +16,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from api.errors import INVALID_REQUEST, UPSTREAM, ApiError
-from bot.clients import http1
-from bot.clients.openai_compat import error_text, json_or_none
+from bot.clients import upstream
+from bot.clients.upstream import Kind
 
 logger = logging.getLogger("api.upstream")
 
-_AUTH_STATUSES = frozenset({401, 402, 403})
-_REJECTED_STATUSES = frozenset({400, 413, 422})
-_DEFAULT_BUSY_SECONDS = 30
-_ERROR_BODY_LIMIT = 16_384
 _ERROR_TEXT_LIMIT = 300  # characters of an upstream's error message kept for the log
 DONE = b"data: [DONE]"
 
@@ -81,41 +77,22 @@ def timed_out(label: str) -> UpstreamFailed:
 
 
 class ChatForwarder:
-    """Posts chat bodies upstream through one pooled session (see :meth:`start`)."""
+    """Posts chat bodies upstream through the shared HTTP client (:class:`bot.clients.Clients`)."""
 
     def __init__(
         self,
+        http: httpx.AsyncClient,
         *,
         timeouts: Timeouts | None = None,
         redact: Callable[[str], str] = lambda text: text,
-        max_connections: int = 256,
     ) -> None:
+        self.http = http
         self.timeouts = timeouts or Timeouts()
         self.redact = redact
-        self.max_connections = max_connections
-        self._pool: http1.Pool | None = None
-        self._headers: dict[Route, bytes] = {}
-
-    async def start(self) -> None:
-        t = self.timeouts
-        self._pool = http1.Pool(
-            connect_timeout=t.connect,
-            read_timeout=t.first_byte,
-            keepalive=30.0,
-            limit=self.max_connections,
-            headers={"User-Agent": "visioncraft-gateway/0.1"},
+        self._request_timeout = upstream.request_timeout(
+            self.timeouts.connect, self.timeouts.first_byte
         )
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
-
-    @property
-    def pool(self) -> http1.Pool:
-        if self._pool is None:
-            raise RuntimeError("ChatForwarder.start() was not called")
-        return self._pool
+        self._headers: dict[Route, dict[str, str]] = {}
 
     # -- a whole completion ---------------------------------------------------------------------
 
@@ -124,22 +101,11 @@ class ChatForwarder:
         the caller's JSON, already checked, sent as it came."""
         deadline = time.monotonic() + self.timeouts.total
         async with self._open(route, body) as response:
-            try:
-                if response.complete:  # the usual case: it came in one piece
-                    raw = await response.read()
-                else:
-                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                        raw = await response.read()
-            except TimeoutError:
-                logger.warning("%s: the completion took too long", route.label)
-                raise timed_out(route.label) from None
-            except http1.HTTPError as exc:
-                logger.warning("%s: broken answer (%s)", route.label, exc)
-                raise failed(route.label, "broken answer") from None
-        payload = json_or_none(raw)
+            raw = await _read(route, response, deadline)
+        payload = upstream.json_or_none(raw)
         if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
             if isinstance(payload, dict) and "error" in payload:
-                detail = self.redact(error_text(payload, _ERROR_TEXT_LIMIT))
+                detail = self.redact(upstream.error_text(payload, _ERROR_TEXT_LIMIT))
             else:
                 detail = repr(raw[:120])
             logger.warning("%s answered 200 without a completion: %s", route.label, detail)
@@ -150,64 +116,88 @@ class ChatForwarder:
 
     @asynccontextmanager
     async def stream(self, route: Route, body: bytes) -> AsyncIterator[Stream]:
-        """Open the upstream stream. Errors before the first byte raise UpstreamFailed; the
-        caller then iterates :class:`Stream` and checks ``stream.failure`` at the end."""
+        """Open the upstream stream. Errors before the first byte raise UpstreamFailed (an
+        answer that is neither an event stream nor a JSON completion is one: a proxy's HTML
+        page is never passed on); the caller then iterates :class:`Stream` and checks
+        ``stream.failure`` at the end."""
         async with self._open(route, body) as response:
-            yield Stream(route, response, time.monotonic() + self.timeouts.total)
+            content_type = response.headers.get("content-type")
+            kind = upstream.stream_format(content_type)
+            if kind is None:
+                logger.warning(
+                    "%s answered a stream with %s",
+                    route.label,
+                    _printable(content_type or "no content type"),
+                )
+                raise failed(route.label, "it did not answer with an event stream")
+            yield Stream(route, response, time.monotonic() + self.timeouts.total, kind == "json")
 
     # -- plumbing -------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _open(self, route: Route, body: bytes) -> AsyncIterator[http1.Response]:
+    async def _open(self, route: Route, body: bytes) -> AsyncIterator[httpx.Response]:
         headers = self._headers.get(route)
         if headers is None:
-            headers = self._headers[route] = http1.header_block(_request_headers(route))
-        try:
-            try:
-                response = await self.pool.post(route.url, body, headers)
-            except http1.ConnectError:  # nothing reached the provider: safe to try once more
-                response = await self.pool.post(route.url, body, headers)
-        except http1.ConnectError as exc:
-            logger.warning("%s: cannot connect (%s)", route.label, self.redact(str(exc)))
-            raise failed(route.label, "it cannot be reached") from None
-        except TimeoutError:
-            logger.warning("%s: no answer in %.0f s", route.label, self.timeouts.first_byte)
-            raise timed_out(route.label) from None
-        except http1.HTTPError as exc:
-            logger.warning("%s: request failed (%s)", route.label, exc)
-            raise failed(route.label, "the request failed") from None
-        try:
-            if response.status >= 400:
-                raise await self._status_error(route, response)
+            headers = self._headers[route] = _request_headers(route)
+        attempts = 2  # a request that could not be sent is safe to try once more
+        async with AsyncExitStack() as stack:
+            for attempt in range(1, attempts + 1):
+                try:
+                    response = await stack.enter_async_context(
+                        upstream.open_response(
+                            self.http,
+                            "POST",
+                            route.url,
+                            content=body,
+                            headers=headers,
+                            timeouts=self._request_timeout,
+                            provider=route.provider,
+                            kind="chat",
+                        )
+                    )
+                    break
+                except upstream.UpstreamFailure as failure:
+                    if failure.unsent and attempt < attempts:
+                        continue
+                    raise self._api_error(route, failure) from None
             yield response
-        finally:
-            response.release()
 
-    async def _status_error(self, route: Route, response: http1.Response) -> ApiError:
-        status = response.status
-        raw = await _read_some(response)
-        detail = self.redact(error_text(json_or_none(raw), _ERROR_TEXT_LIMIT) or "")
-        if status in _AUTH_STATUSES:
+    def _api_error(self, route: Route, failure: upstream.UpstreamFailure) -> ApiError:
+        """The caller's error for an upstream failure, from the shared mapping."""
+        label = route.label
+        kind = failure.kind
+        if failure.status is None:
+            if kind is Kind.TIMEOUT:
+                logger.warning("%s: no answer in %.0f s", label, self.timeouts.first_byte)
+                return timed_out(label)
+            logger.warning("%s: %s", label, failure.reason)
+            if failure.unsent:
+                return failed(label, "it cannot be reached")
+            return failed(label, "the request failed")
+        status = failure.status
+        raw = failure.body
+        detail = self.redact(upstream.error_text(upstream.json_or_none(raw), _ERROR_TEXT_LIMIT))
+        if kind is Kind.AUTH:
             logger.error(
                 "%s refused the operator's credentials (HTTP %d: %s); check its API key",
-                route.label,
+                label,
                 status,
                 detail or "no detail",
             )
-            return failed(route.label, "it is not available")
-        if status == 429:
-            retry_in = _retry_after(response.headers.get("retry-after"))
-            logger.warning("%s is busy (429); retry in %d s", route.label, retry_in)
+            return failed(label, "it is not available")
+        if kind is Kind.BUSY:
+            retry_in = failure.retry_in
+            logger.warning("%s is busy (429); retry in %d s", label, retry_in)
             return UpstreamFailed(
                 503,
-                f"The {route.label} service is busy. Try again in {retry_in} s.",
+                f"The {label} service is busy. Try again in {retry_in} s.",
                 type=UPSTREAM,
                 code="upstream_busy",
                 headers={"Retry-After": str(retry_in)},
             )
-        if status in _REJECTED_STATUSES:
-            logger.info("%s rejected a request (HTTP %d): %s", route.label, status, detail)
-            message = f"The {route.label} service rejected the request"
+        if kind is Kind.REJECTED:
+            logger.info("%s rejected a request (HTTP %d): %s", label, status, detail)
+            message = f"The {label} service rejected the request"
             return ApiError(
                 400,
                 f"{message}: {detail}" if detail else f"{message}.",
@@ -215,27 +205,47 @@ class ChatForwarder:
                 code="upstream_rejected",
             )
         logger.warning(
-            "%s answered HTTP %d: %s", route.label, status, detail or self.redact(repr(raw[:120]))
+            "%s answered HTTP %d: %s", label, status, detail or self.redact(repr(raw[:120]))
         )
-        if status == 504:
-            return timed_out(route.label)
-        return failed(route.label, f"HTTP {status}")
+        if kind is Kind.TIMEOUT:
+            return timed_out(label)
+        return failed(label, f"HTTP {status}")
+
+
+async def _read(route: Route, response: httpx.Response, deadline: float) -> bytes:
+    """The whole (capped) body by ``deadline``, or the caller's error."""
+    try:
+        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+            return await upstream.read_body(response)
+    except TimeoutError:
+        logger.warning("%s: the completion took too long", route.label)
+        raise timed_out(route.label) from None
+    except upstream.UpstreamFailure as failure:
+        logger.warning("%s: %s", route.label, failure.reason)
+        if failure.kind is Kind.TIMEOUT:
+            raise timed_out(route.label) from None
+        why = "its answer is too large" if failure.oversized else "broken answer"
+        raise failed(route.label, why) from None
 
 
 class Stream:
     """An upstream SSE stream, passed on chunk by chunk as it arrives.
 
-    After iterating, ``failure`` is None when the stream ended properly with ``[DONE]``, else
-    the error (an event carrying it is the last thing to send the caller).
+    Each chunk goes through the shared event reader before it is passed on: it finds the
+    ``[DONE]`` that ends a complete answer and stops a line longer than
+    :data:`bot.clients.upstream.MAX_SSE_LINE_BYTES`. After iterating, ``failure`` is None when
+    the stream ended properly, else the error (an event carrying it is the last thing to send
+    the caller).
     """
 
-    def __init__(self, route: Route, response: http1.Response, deadline: float) -> None:
+    def __init__(
+        self, route: Route, response: httpx.Response, deadline: float, is_json: bool
+    ) -> None:
         self.route = route
         self.response = response
         self.deadline = deadline
         self.failure: UpstreamFailed | None = None
-        content_type = response.headers.get("content-type", "")
-        self.is_json = "json" in content_type and "event-stream" not in content_type
+        self.is_json = is_json
 
     async def chunks(self) -> AsyncIterator[bytes]:
         if self.is_json:
@@ -243,45 +253,48 @@ class Stream:
             async for chunk in self._from_completion():
                 yield chunk
             return
-        tail = b""
+        reader = upstream.SseReader()
         seen_done = False
-        iterator = self.response.iter_chunks()
+        iterator = self.response.aiter_bytes()
         label = self.route.label
         while True:
             try:
                 async with asyncio.timeout(max(0.0, self.deadline - time.monotonic())):
                     chunk = await anext(iterator)
+                if not seen_done:
+                    seen_done = "[DONE]" in reader.feed(chunk)
             except StopAsyncIteration:
                 break
-            except TimeoutError:
-                # The whole answer took too long, or the stream fell silent (sock_read).
+            except (TimeoutError, httpx.TimeoutException):
+                # The whole answer took too long, or the stream fell silent (read timeout).
                 logger.warning("%s: the stream stalled or took too long", label)
                 self.failure = timed_out(label)
                 return
-            except http1.HTTPError as exc:
-                logger.warning("%s: the stream broke (%s)", label, exc)
+            except upstream.LineTooLong as exc:
+                logger.warning("%s: %s in its stream", label, exc)
+                self.failure = failed(label, "its stream carried an oversized event")
+                # Part of that line went out already: end it, so that the error event the
+                # caller gets next is an event of its own.
+                yield b"\n\n"
+                return
+            except httpx.HTTPError as exc:
+                logger.warning("%s: the stream broke (%s)", label, type(exc).__name__)
                 self.failure = failed(label, "the stream broke")
                 return
-            if not seen_done:
-                window = tail + chunk
-                seen_done = DONE in window
-                tail = window[-len(DONE) :]
             yield chunk
+        if not seen_done:
+            seen_done = "[DONE]" in reader.close()
         if not seen_done:
             logger.warning("%s: the stream ended without [DONE]", label)
             self.failure = failed(label, "the stream ended early")
 
     async def _from_completion(self) -> AsyncIterator[bytes]:
         try:
-            async with asyncio.timeout(max(0.0, self.deadline - time.monotonic())):
-                raw = await self.response.read()
-        except TimeoutError:
-            self.failure = timed_out(self.route.label)
+            raw = await _read(self.route, self.response, self.deadline)
+        except UpstreamFailed as exc:
+            self.failure = exc
             return
-        except http1.HTTPError:
-            self.failure = failed(self.route.label, "broken answer")
-            return
-        payload = json_or_none(raw)
+        payload = upstream.json_or_none(raw)
         choices = payload.get("choices") if isinstance(payload, dict) else None
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             self.failure = failed(self.route.label, "no completion in its answer")
@@ -308,29 +321,18 @@ def sse_event(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
 
 
-async def _read_some(response: http1.Response) -> bytes:
-    try:
-        async with asyncio.timeout(5.0):
-            return await response.read(_ERROR_BODY_LIMIT)
-    except (http1.HTTPError, TimeoutError):
-        return b""
-
-
 def _request_headers(route: Route) -> dict[str, str]:
     headers = {
         "Accept": "application/json, text/event-stream",
         "Content-Type": "application/json",
+        # Passed on as it arrives: compressed, a stream would come in bursts.
+        "Accept-Encoding": "identity",
     }
     if route.api_key:
         headers["Authorization"] = f"Bearer {route.api_key}"
     return headers
 
 
-def _retry_after(value: str | None) -> int:
-    try:
-        seconds = float(value) if value else _DEFAULT_BUSY_SECONDS
-    except ValueError:
-        seconds = _DEFAULT_BUSY_SECONDS
-    if not math.isfinite(seconds):
-        seconds = _DEFAULT_BUSY_SECONDS
-    return max(1, min(math.ceil(seconds), 3600))
+def _printable(text: str, limit: int = 80) -> str:
+    """An upstream's header value, safe for one log line."""
+    return repr(text[:limit])

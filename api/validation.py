@@ -1,11 +1,13 @@
 """Request bodies checked against the documented ranges before anything is spent or sent.
 
 Each check raises :class:`api.errors.ApiError` (400) naming the parameter, in OpenAI's
-words where OpenAI has them. The ranges are VisionCraft's (``reference/visioncraft-api.md``).
+words where OpenAI has them, whatever JSON it is given (any type anywhere, any depth). The
+ranges are VisionCraft's.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,58 @@ MAX_NAME = 200
 PROMPT_MAX = 1000
 LORAS_MAX = 5
 SIDE_STEP = 8
+
+
+def parse_json(raw: bytes | bytearray) -> Any:
+    """The body as JSON. UTF-8 (a byte order mark is allowed); NaN and Infinity, which are
+    not JSON, and nesting too deep for Python's parser are refused like any invalid JSON."""
+    try:
+        if raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        return json.loads(
+            raw,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+        )
+    except RecursionError:
+        raise bad_request(
+            "The request body is nested too deeply to be read.", code="invalid_json"
+        ) from None
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("The request body is not valid JSON.", code="invalid_json") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: no provider could read it back
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def encode_json(body: Any) -> bytes:
+    """``body`` (parsed by :func:`parse_json`) as compact UTF-8 JSON."""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except RecursionError:
+        raise bad_request(
+            "The request body is nested too deeply to be read.", code="invalid_json"
+        ) from None
+
+
+def upstream_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The checked chat body as the provider gets it: ``max_completion_tokens`` (newer
+    OpenAI clients) becomes ``max_tokens``, the only name the providers know."""
+    if "max_completion_tokens" not in body:
+        return body
+    body = dict(body)
+    value = body.pop("max_completion_tokens")
+    if value is not None:
+        body["max_tokens"] = value
+    return body
 
 
 def require_object(body: Any) -> dict[str, Any]:
@@ -67,7 +121,8 @@ def _number(name: str, value: Any, kind: str, low: float, high: float) -> int | 
             f"from {_fmt(low)} to {_fmt(high)}.",
             param=name,
         )
-    return value
+    number: int | float = value
+    return number
 
 
 def _fmt(value: float) -> str:
@@ -152,6 +207,12 @@ def check_chat(body: Any) -> ChatRequest:
         value = body.get(name)
         if value is not None:
             _number(name, value, kind, low, high)
+    both = body.get("max_tokens"), body.get("max_completion_tokens")
+    if None not in both and both[0] != both[1]:
+        raise bad_request(
+            "Give 'max_tokens' or 'max_completion_tokens', not both with different values.",
+            param="max_completion_tokens",
+        )
     stream = body.get("stream", False)
     if stream is None:
         stream = False
@@ -179,6 +240,12 @@ def _check_message(index: int, message: Any) -> bool:
     role = message.get("role")
     if role is None:
         raise missing(f"{where}.role")
+    if not isinstance(role, str):
+        raise bad_request(
+            f"Invalid type for '{where}.role': expected a string, got {_type_name(role)}.",
+            param=f"{where}.role",
+            code="invalid_type",
+        )
     if role not in ROLES:
         raise bad_request(
             f"Invalid value for '{where}.role': {str(role)[:40]!r}; expected one of "

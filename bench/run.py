@@ -484,7 +484,7 @@ class Bench:
                         if proc is not None:
                             await proc.stop()
         if GATEWAY in args.cases:
-            # The HTTP API's case (issue 8): python -m bench.gateway with its defaults, after
+            # The HTTP API's case: python -m bench.gateway with its defaults, after
             # the bot has stopped (three processes of its own: upstream, gateway, load).
             from bench import gateway
 

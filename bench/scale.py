@@ -5,16 +5,16 @@ For each size it builds a database with the project's migrations and a synthetic
 usage for 10 % of the users a day, a few unpaid invoices), then reports:
 
 * the file size per user;
-* **before**: at schema version 2 (no indexes of migration 3, no statistics), the heavy
+* **before**: at schema version 3 (no indexes of migration 4, no statistics), the heavy
   statements as the bot ran them until then, timed on the calling thread (= the event loop);
-* **after**: migration 3 applied and statistics taken, the per-user paths, the background
+* **after**: migration 4 applied and statistics taken, the per-user paths, the background
   queries and /stats through the repositories, each with the longest time the event loop was
   held (``loop_max_ms``: a statement that runs off the loop holds it for ~0);
 * **load** (``--load``): the bot as a process (``python -m bot``) on that database, against
   the fake Bot API, chatting at ``--rate`` messages/s for ``--duration`` s while an admin sends
   /stats every 2 s: chat first-reply p50/p95/p99 and /stats answer times. With
   ``--before-root`` (a checkout of the previous version) the same load runs on it first, on
-  the database still at schema 2.
+  the database still at schema 3.
 
 Sizes default to 10k and 100k (a minute or two); ``--sizes 10000,100000,1000000`` adds the
 million (about ten minutes, 1.3 GB of disk). Results go to ``bench/results/<label>.json``,
@@ -45,6 +45,8 @@ RESULTS = ROOT / "bench" / "results"
 FIRST_USER = 10_000_001  # the ids bench.run's simulated users have
 DAY = 86400
 HISTORY = 12  # messages per conversation
+# The last schema without the indexes (migration 4): "before" is measured on it.
+BEFORE_SCHEMA = 3
 _WORDS = tuple(
     "the bot answers every question about lighthouses rivers mountains code poems recipes "  # noqa: SIM905
     "history physics music travel gardens with care and humour while users ask more".split(" ")
@@ -259,7 +261,7 @@ async def timed(repeat: int, op: Callable[[int], Awaitable[object]]) -> dict[str
 
 
 LEGACY = {
-    # The heavy statements as the bot ran them at schema 2, all on the event loop.
+    # The heavy statements as the bot ran them before the indexes, all on the event loop.
     "stats_usage_today": (
         "SELECT kind, SUM(used) FROM usage_daily WHERE day = ? GROUP BY kind",
         "day",
@@ -572,14 +574,14 @@ async def one_size(users: int, args: argparse.Namespace, scratch: Path) -> dict[
     now = int(time.time())
     print(f"[{users}] building", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    counts = await asyncio.to_thread(build, path, users, now, schema=2)
+    counts = await asyncio.to_thread(build, path, users, now, schema=BEFORE_SCHEMA)
     out: dict[str, Any] = {
         "users": users,
         "rows": counts,
         "build_s": round(time.perf_counter() - started, 1),
-        "bytes_schema2": path.stat().st_size,
+        "bytes_before": path.stat().st_size,
     }
-    print(f"[{users}] before (schema 2)", file=sys.stderr, flush=True)
+    print(f"[{users}] before (schema {BEFORE_SCHEMA})", file=sys.stderr, flush=True)
     out["before"] = await asyncio.to_thread(measure_legacy, path, now, args.repeat)
     if args.load and args.before_root is not None:
         print(f"[{users}] load on the previous version", file=sys.stderr, flush=True)

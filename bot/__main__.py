@@ -27,7 +27,7 @@ def main() -> int:
     from bot.app import amain
     from bot.logs import setup_logging
 
-    setup_logging(settings.log_level, settings.secrets)
+    setup_logging(settings.log_level, settings.secrets, fmt=settings.log_format)
     return run_front(amain(settings))
 
 

@@ -22,11 +22,20 @@ from bot.commands import register_commands
 from bot.config import Settings
 from bot.factory import create_bot, create_dispatcher
 from bot.loop import StartupError
-from bot.middlewares.user import InFlight
-from bot.payment_journal import JournalingRequestHandler, PaymentJournal
-from bot.premium_jobs import start_premium_jobs, start_retention, stop_premium_jobs, stop_retention
-from bot.services.reconcile import on_shutdown_keys, on_startup_keys
-from bot.services.recovery import give_back_interrupted
+from bot.metrics import time_database, track_queue
+from bot.ops_http import add_ops_routes
+from handlers.adapters.jobs import (
+    give_back_on_startup,
+    on_shutdown_keys,
+    on_startup_keys,
+    start_premium_jobs,
+    start_retention,
+    stop_premium_jobs,
+    stop_retention,
+)
+from handlers.adapters.payment_journal import PaymentJournal
+from handlers.adapters.webhook import WebhookHandler
+from handlers.middlewares.user import InFlight
 from storage.db import Database, DatabaseError
 
 logger = logging.getLogger("bot")
@@ -70,26 +79,30 @@ async def run_polling(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
 async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
     from aiogram.webhook.aiohttp_server import setup_application
 
-    assert settings.webhook_url is not None and settings.webhook_secret is not None
-    path = urlsplit(settings.webhook_url).path or "/"
+    url, secret = settings.webhook_url, settings.webhook_secret
+    assert url is not None and secret is not None
+    path = urlsplit(url).path or "/"
     app = web.Application()
-    JournalingRequestHandler(
+    WebhookHandler(
         journal=PaymentJournal(dp["payments"], dp["users"]),
         dispatcher=dp,
         bot=bot,
-        secret_token=settings.webhook_secret,
+        secret_token=secret,
         max_in_flight=settings.max_concurrent_updates,
     ).register(app, path=path)
 
     async def set_webhook(bot: Bot) -> None:
         await bot.set_webhook(
-            settings.webhook_url,
-            secret_token=settings.webhook_secret,
+            url,
+            secret_token=secret,
             allowed_updates=dp.resolve_used_update_types(),
             drop_pending_updates=False,
+            # Deliveries Telegram keeps open at once (1-100): no more than can be handled.
+            max_connections=max(1, min(100, settings.max_concurrent_updates)),
         )
 
     dp.startup.register(set_webhook)
+    add_ops_routes(app, dp["db"], settings.metrics_token)
     setup_application(app, dp, bot=bot)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_timeout)
     await runner.setup()
@@ -110,6 +123,34 @@ async def run_webhook(bot: Bot, dp: Dispatcher, settings: Settings) -> None:
     finally:
         logger.info("stopping the webhook server")
         await runner.cleanup()
+
+
+async def start_ops_server(settings: Settings, db: Database) -> web.AppRunner | None:
+    """``/health`` and ``/metrics`` on ``BOT_HTTP_PORT`` (None when it is not set, or when
+    the webhook server on the same port answers them already)."""
+    port = settings.bot_http_port
+    if port is None or (settings.webhook_url and port == settings.port):
+        return None
+    app = web.Application()
+    add_ops_routes(app, db, settings.metrics_token)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host="0.0.0.0", port=port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise StartupError(f"BOT_HTTP_PORT: cannot listen on {port}: {exc.strerror}") from None
+    logger.info("health and metrics on port %d", port)
+    return runner
+
+
+def track_queues(dp: Dispatcher) -> None:
+    """Queue lengths read at every scrape of /metrics."""
+    inflight: InFlight = dp["inflight"]
+    generations = dp["generations"]
+    track_queue("updates_in_flight", lambda: len(inflight.tasks))
+    track_queue("generations_running", lambda: generations.queue.active)
+    track_queue("generations_waiting", lambda: generations.queue.waiting)
 
 
 def freeze_startup_heap() -> None:
@@ -134,7 +175,7 @@ async def amain(settings: Settings) -> None:
     bot = create_bot(settings)
     dp = create_dispatcher(settings, db, clients)
     dp.startup.register(on_startup)
-    dp.startup.register(give_back_interrupted)
+    dp.startup.register(give_back_on_startup)
     dp.startup.register(on_startup_keys)
     # Before on_shutdown: the key re-check must stop while the database is still open.
     dp.shutdown.register(on_shutdown_keys)
@@ -143,6 +184,9 @@ async def amain(settings: Settings) -> None:
     dp.startup.register(start_retention)
     dp.shutdown.register(stop_retention)  # before on_shutdown closes the database
     dp.shutdown.register(on_shutdown)
+    time_database()
+    track_queues(dp)
+    ops: web.AppRunner | None = None
     freeze_startup_heap()
     try:
         try:
@@ -152,6 +196,7 @@ async def amain(settings: Settings) -> None:
                 f"TELEGRAM_API_URL: cannot reach {settings.telegram_api_url} ({exc.message})"
             ) from None
         logger.info("started as @%s (id %d)", me.username, me.id)
+        ops = await start_ops_server(settings, db)
         if settings.webhook_url:
             await run_webhook(bot, dp, settings)
         else:
@@ -160,6 +205,8 @@ async def amain(settings: Settings) -> None:
     except TelegramUnauthorizedError:
         raise StartupError("BOT_TOKEN: Telegram refused this token (Unauthorized)") from None
     finally:
+        if ops is not None:
+            await ops.cleanup()
         await bot.session.close()
         await clients.close()
         await db.close()

@@ -68,7 +68,7 @@ class Settings:
     log_level: str = "INFO"
     limits: Mapping[str, Limits] = field(default_factory=default_limits)
     shutdown_timeout: float = 20.0
-    # chat (issue 3): conversation memory and upstream timeouts
+    # chat: conversation memory and upstream timeouts
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     chat_history_messages: int = 20
     chat_history_chars: int = 12_000
@@ -86,18 +86,33 @@ class Settings:
         default_factory=lambda: dict(API_RATE_PER_SECOND)
     )
     api_max_body_bytes: int = 8 * 1024 * 1024
-    # capacity (issue 7)
+    # HTTP API: how long a client may stay silent while sending a request, and the browser
+    # origins allowed by CORS ("*": any)
+    api_client_timeout: float = 10.0
+    api_cors_origins: tuple[str, ...] = ("*",)
+    # capacity
     max_concurrent_updates: int = 800
     # answer length: max_tokens sent with every chat request (0: the provider's default)
     chat_max_tokens: int = 4096
     # days idle conversations, daily usage counters and unpaid invoices are kept (0: forever)
     retention_days: int = 90
+    # documents: most characters of a file's text sent to the model with the question.
+    # 50000 characters are ~12k tokens of English, ~20k of Russian: with the answer
+    # (CHAT_MAX_TOKENS) that fits a 32k-token context, the smallest the offered models are
+    # served with (Llama 3.x has 128k: raise it where the provider serves the full context).
+    document_max_chars: int = 50_000
+    # operations: log line format, the bot's own /health + /metrics port (None: off; the
+    # webhook server answers them in webhook mode), and the bearer token for /metrics
+    # (None: loopback clients only)
+    log_format: str = "text"
+    bot_http_port: int | None = None
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, for log redaction."""
         values = (self.bot_token, self.visioncraft_api_key, self.nebula_api_key)
-        return tuple(v for v in (*values, self.webhook_secret) if v)
+        return tuple(v for v in (*values, self.webhook_secret, self.metrics_token) if v)
 
     @classmethod
     def from_env(
@@ -274,7 +289,7 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         log_level=log_level,
         limits=_limits(env),
         shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 20.0, minimum=0.0, maximum=3600.0),
-        # chat (issue 3)
+        # chat
         system_prompt=(_get(env, "SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT).replace("\\n", "\n"),
         chat_history_messages=_int(env, "CHAT_HISTORY_MESSAGES", 20, minimum=2, maximum=1000),
         chat_history_chars=_int(env, "CHAT_HISTORY_CHARS", 12_000, minimum=1000, maximum=1_000_000),
@@ -289,12 +304,15 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         generation_concurrency=_int(env, "GENERATION_CONCURRENCY", 4, minimum=1, maximum=1000),
         **_key_recheck(env),
         **_api(env),
-        # capacity (issue 7)
+        **_api_edge(env),
+        # capacity
         max_concurrent_updates=_int(
             env, "MAX_CONCURRENT_UPDATES", 800, minimum=1, maximum=1_000_000
         ),
         chat_max_tokens=_max_tokens(env),
         retention_days=_int(env, "RETENTION_DAYS", 90, minimum=0, maximum=36500),
+        document_max_chars=_int(env, "DOCUMENT_MAX_CHARS", 50_000, minimum=1000, maximum=1_000_000),
+        **_operations(env),
     )
 
 
@@ -363,3 +381,60 @@ def _api(env: Mapping[str, str]) -> _ApiSettings:
         env, "API_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024, maximum=512 * 1024 * 1024
     )
     return {"api_rate_per_second": rates, "api_max_body_bytes": max_body}
+
+
+# HTTP API: the seconds a client may take to send a request head or the next piece of a body
+# (slow clients are disconnected), and the origins browsers may call it from.
+_ORIGIN_RE = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
+
+
+class _ApiEdgeSettings(TypedDict):
+    api_client_timeout: float
+    api_cors_origins: tuple[str, ...]
+
+
+def _api_edge(env: Mapping[str, str]) -> _ApiEdgeSettings:
+    timeout = _float(env, "API_CLIENT_TIMEOUT", 10.0, minimum=1.0, maximum=300.0)
+    origins: tuple[str, ...] = ("*",)
+    raw = _get(env, "API_CORS_ORIGINS")
+    if raw is not None:
+        items = tuple(dict.fromkeys(item.strip().rstrip("/").lower() for item in raw.split(",")))
+        items = tuple(item for item in items if item)
+        if not items:
+            raise ConfigError("API_CORS_ORIGINS", "must be * or a comma-separated list of origins")
+        for item in items:
+            if item != "*" and not _ORIGIN_RE.fullmatch(item):
+                raise ConfigError(
+                    "API_CORS_ORIGINS",
+                    f"{item!r} is not an origin like https://app.example.com (or *)",
+                )
+        origins = ("*",) if "*" in items else items
+    return {"api_client_timeout": timeout, "api_cors_origins": origins}
+
+
+# Operations: how log lines look, where the bot answers /health and /metrics, and who may
+# read /metrics. A metrics token is compared with the Authorization header; it must be a
+# plain header-safe string.
+LOG_FORMATS = ("text", "json")
+_METRICS_TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/=-]{16,256}")
+
+
+class _OperationsSettings(TypedDict):
+    log_format: str
+    bot_http_port: int | None
+    metrics_token: str | None
+
+
+def _operations(env: Mapping[str, str]) -> _OperationsSettings:
+    log_format = (_get(env, "LOG_FORMAT") or "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError("LOG_FORMAT", f"must be one of {', '.join(LOG_FORMATS)}")
+    port: int | None = None
+    if _get(env, "BOT_HTTP_PORT") is not None:
+        port = _int(env, "BOT_HTTP_PORT", 0, minimum=1, maximum=65535)
+    token = _get(env, "METRICS_TOKEN")
+    if token is not None and not _METRICS_TOKEN_RE.fullmatch(token):
+        raise ConfigError(
+            "METRICS_TOKEN", "must be 16-256 characters from A-Z a-z 0-9 . _ ~ + / = -"
+        )
+    return {"log_format": log_format, "bot_http_port": port, "metrics_token": token}

@@ -4,9 +4,10 @@ Tests and ``__main__`` call the same two functions, so what is tested is what ru
 Long-lived objects go in as dispatcher workflow data; handlers receive them by name:
 ``settings``, ``db``, ``clients``, ``users``, ``quota_service``, ``inflight``; for chat
 ``model_catalog`` and ``chat_service`` (tests may pass their own as keyword arguments);
-for images and GIFs ``cancels``, ``images``, ``generations`` and ``results``; for keys
-``key_service`` and ``channel_gate`` (REQUIRED_CHANNEL's state, None when not gated); for
-premium and admin ``payments``, ``admin_service``, ``broadcaster``, ``reminders``.
+for images and GIFs ``cancels``, ``images``, ``generations``, ``results`` and
+``image_flow``; for keys ``key_service`` and ``channel_gate`` (REQUIRED_CHANNEL's state,
+None when not gated); for premium and admin ``payments``, ``admin_service``,
+``broadcaster``, ``reminders``.
 """
 
 from __future__ import annotations
@@ -20,20 +21,16 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from bot.clients import Clients, image_client
-from bot.clients.telegram import JsonAiohttpSession
 from bot.config import Settings
-from bot.dispatch import inline_magic_filters
-from bot.middlewares.ban import BanMiddleware
-from bot.middlewares.quota import QuotaMiddleware
-from bot.middlewares.response_types import KeepResponseTypes
-from bot.middlewares.retry import RetryAfterMiddleware
-from bot.middlewares.user import InFlight, UserMiddleware
 from bot.services.admin import AdminService
 from bot.services.broadcast import Broadcaster
 from bot.services.cancel import CancelRegistry
 from bot.services.chat import ChatService
 from bot.services.conversation import Conversation
+from bot.services.documents import DocumentReader
 from bot.services.generation import Generations, ResultStore
+from bot.services.guest import GuestAnswers
+from bot.services.image_flow import ImageFlow
 from bot.services.images import Catalogue, ImageService
 from bot.services.keys import KeyService
 from bot.services.models import ModelCatalog
@@ -43,13 +40,19 @@ from bot.services.reminders import Reminders
 from bot.services.subscription import Channel
 from bot.services.users import UserService
 from handlers import get_routers
+from handlers.adapters.session import TolerantAiohttpSession
+from handlers.middlewares.ban import BanMiddleware
+from handlers.middlewares.quota import QuotaMiddleware
+from handlers.middlewares.response_types import KeepResponseTypes
+from handlers.middlewares.retry import RetryAfterMiddleware
+from handlers.middlewares.user import InFlight, UserMiddleware
 from storage.db import Database
 
 
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     """A Bot that talks to ``TELEGRAM_API_URL`` (API calls and file downloads)."""
     if session is None:
-        session = JsonAiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        session = TolerantAiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(KeepResponseTypes())
     session.middleware(RetryAfterMiddleware())
     return Bot(
@@ -65,7 +68,7 @@ def create_dispatcher(
     users = UserService(db)
     quota_service = QuotaService(db, settings.limits)
     inflight = InFlight()
-    # chat (issue 3)
+    # chat
     model_catalog = extra.pop("model_catalog", None) or ModelCatalog(clients.http, settings, db)
     chat_service = extra.pop("chat_service", None) or ChatService(
         catalog=model_catalog,
@@ -77,6 +80,7 @@ def create_dispatcher(
             max_chars=settings.chat_history_chars,
         ),
         max_tokens=settings.chat_max_tokens,
+        documents=DocumentReader(max_chars=settings.document_max_chars),
     )
     # images and GIFs
     if clients.images is None:
@@ -89,6 +93,7 @@ def create_dispatcher(
         concurrency=settings.generation_concurrency,
         timeout=settings.generation_timeout,
     )
+    results = ResultStore()
     key_service = KeyService(db)
     channel_gate = Channel.from_setting(settings.required_channel)
     # Premium and admin services; tests may pass their own under the same names.
@@ -111,10 +116,12 @@ def create_dispatcher(
         inflight=inflight,
         model_catalog=model_catalog,
         chat_service=chat_service,
+        guest_answers=GuestAnswers(chat_service),
         cancels=cancels,
         images=images,
         generations=generations,
-        results=ResultStore(),
+        results=results,
+        image_flow=ImageFlow(generations, results),
         key_service=key_service,
         channel_gate=channel_gate,
         **services,
@@ -127,8 +134,8 @@ def create_dispatcher(
     quota_mw = QuotaMiddleware(quota_service, admit=chat_service.admit)
     dp.message.middleware(quota_mw)
     dp.callback_query.middleware(quota_mw)
+    dp.guest_message.middleware(quota_mw)
     dp.include_routers(*get_routers())
-    inline_magic_filters(dp)
     return dp
 
 

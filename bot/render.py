@@ -23,5 +23,9 @@ def bar(used: int, limit: int, width: int = 10) -> str:
     return "▓" * filled + "░" * (width - filled)
 
 
+def tier_name(t: Translator, tier: str) -> str:
+    return t(f"tier.{tier}")
+
+
 def utc_datetime(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")

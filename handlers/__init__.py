@@ -1,5 +1,8 @@
 """The Telegram front: one router per feature, collected in order by :func:`get_routers`.
 
+Each feature module has ``make_router()``, which builds a new router on every call: an
+aiogram router belongs to one parent, and tests build many dispatchers in one process.
+
 The error router comes first (it only handles error events); catch-all routers (chat) last.
 """
 
@@ -7,26 +10,16 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.filters import is_command
-
-
-def _detached(router: Router) -> Router:
-    """Module-level routers can belong to one dispatcher at a time. Tests build many
-    dispatchers in one process, so a router is detached from its previous parent first."""
-    parent = router.parent_router
-    if parent is not None:
-        parent.sub_routers.remove(router)
-        router._parent_router = None
-    return router
+from handlers.filters import is_command
 
 
 def _commands_only(name: str, *routers: Router) -> Router:
     """A group of routers whose message handlers all need a command: other messages skip
-    the whole group with one check (see :func:`bot.filters.is_command`); their callback
+    the whole group with one check (see :func:`handlers.filters.is_command`); their callback
     queries and other updates pass through as before."""
     group = Router(name=name)
     group.message.filter(is_command)
-    group.include_routers(*(_detached(r) for r in routers))
+    group.include_routers(*routers)
     return group
 
 
@@ -36,8 +29,10 @@ def get_routers() -> list[Router]:
         cancel,
         channel,
         chat,
+        documents,
         errors,
         fallback,
+        guest,
         images,
         keys,
         model,
@@ -58,21 +53,28 @@ def get_routers() -> list[Router]:
     # Measured in bench/: plain text used to be checked against every Command filter of 13
     # routers before it reached chat.
     routers = [
-        _detached(errors.router),
-        _detached(payments.router),
+        errors.make_router(),
+        payments.make_router(),
         _commands_only(
             "commands",
-            admin.router,
-            start.router,
-            usage.router,
-            premium.router,
-            keys.router,
-            model.router,
+            admin.make_router(),
+            start.make_router(),
+            usage.make_router(),
+            premium.make_router(),
+            keys.make_router(),
+            model.make_router(),
         ),
-        _detached(photo.router),
-        _commands_only("media-commands", cancel.router, images.router, settings.router),
-        _detached(chat.router),
-        _detached(fallback.router),  # callback queries no other router took
-        _detached(channel.router),
+        photo.make_router(),
+        documents.make_router(),
+        _commands_only(
+            "media-commands",
+            cancel.make_router(),
+            images.make_router(),
+            settings.make_router(),
+        ),
+        chat.make_router(),
+        guest.make_router(),  # guest_message updates only
+        fallback.make_router(),  # callback queries no other router took
+        channel.make_router(),
     ]
     return routers

@@ -11,8 +11,6 @@ from bot.services.cancel import CancelRegistry
 from bot.texts import TEXTS, Translator
 from storage.users import UserRow
 
-router = Router(name=__name__)
-
 
 def describe(t: Translator, label: str) -> str:
     """``cancel.what.<label>`` if a feature defined it, else the label itself."""
@@ -20,7 +18,6 @@ def describe(t: Translator, label: str) -> str:
     return t(key) if key in TEXTS[t.lang] else label
 
 
-@router.message(Command("cancel"))
 async def cmd_cancel(
     message: Message, t: Translator, user: UserRow, cancels: CancelRegistry
 ) -> None:
@@ -30,3 +27,11 @@ async def cmd_cancel(
         return
     what = ", ".join(dict.fromkeys(describe(t, label) for label in labels))
     await message.answer(t("cancel.done", what=what))
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(cmd_cancel, Command("cancel"))
+    return router

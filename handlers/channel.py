@@ -23,18 +23,14 @@ from aiogram.types import ChatMemberUpdated
 from bot.services.keys import KeyService
 from bot.services.reconcile import KeyNotifier
 from bot.services.subscription import Channel
+from handlers.adapters.messenger import TelegramMessenger
 
 logger = logging.getLogger(__name__)
-router = Router(name=__name__)
 
 
 class InRequiredChannel(BaseFilter):
     async def __call__(self, event: ChatMemberUpdated, channel_gate: Channel | None) -> bool:
         return channel_gate is not None and channel_gate.matches(event.chat.id, event.chat.username)
-
-
-router.chat_member.filter(InRequiredChannel())
-router.my_chat_member.filter(InRequiredChannel())
 
 
 async def _follow(
@@ -46,24 +42,21 @@ async def _follow(
     change = await key_service.sync_membership(user.id, member)
     if change is not None:
         logger.info("key of user %d %s (chat_member update)", user.id, change.value)
-        await KeyNotifier(bot, key_service, channel)(user.id, change)
+        await KeyNotifier(TelegramMessenger(bot), key_service, channel)(user.id, change)
 
 
-@router.chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION))
 async def member_joined(
     event: ChatMemberUpdated, bot: Bot, key_service: KeyService, channel_gate: Channel
 ) -> None:
     await _follow(event, bot, key_service, channel_gate, member=True)
 
 
-@router.chat_member(ChatMemberUpdatedFilter(LEAVE_TRANSITION))
 async def member_left(
     event: ChatMemberUpdated, bot: Bot, key_service: KeyService, channel_gate: Channel
 ) -> None:
     await _follow(event, bot, key_service, channel_gate, member=False)
 
 
-@router.my_chat_member(ChatMemberUpdatedFilter(PROMOTED_TRANSITION))
 async def bot_promoted(event: ChatMemberUpdated, channel_gate: Channel) -> None:
     channel_gate.chat_id = event.chat.id
     channel_gate.username = event.chat.username or channel_gate.username
@@ -71,7 +64,19 @@ async def bot_promoted(event: ChatMemberUpdated, channel_gate: Channel) -> None:
     channel_gate.set_ready(True)
 
 
-@router.my_chat_member()
 async def bot_status_changed(event: ChatMemberUpdated, channel_gate: Channel) -> None:
     if event.new_chat_member.status not in ("creator", "administrator"):
         channel_gate.set_ready(False, "the bot is no longer an administrator of this channel")
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.chat_member.filter(InRequiredChannel())
+    router.my_chat_member.filter(InRequiredChannel())
+    router.chat_member.register(member_joined, ChatMemberUpdatedFilter(JOIN_TRANSITION))
+    router.chat_member.register(member_left, ChatMemberUpdatedFilter(LEAVE_TRANSITION))
+    router.my_chat_member.register(bot_promoted, ChatMemberUpdatedFilter(PROMOTED_TRANSITION))
+    router.my_chat_member.register(bot_status_changed)
+    return router

@@ -11,15 +11,15 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, MessageGenerationStopped
 
-from bot.filters import Addressed
-from bot.services.chat import ChatRequest, ChatService, ImageRef, NotYourRetry, RetryCallback
+from bot.services.chat import ChatRequest, ChatService, DocumentRef, ImageRef, NotYourRetry
 from bot.services.errors import DomainError
 from bot.services.quota import Ticket
 from bot.texts import Translator
+from handlers.adapters.chat_front import TelegramChatFront
 from handlers.errors import render_domain_error
+from handlers.filters import Addressed, PrivateContent, plain_text, private_command
+from handlers.keyboards import RetryCallback
 from storage.users import UserRow
-
-router = Router(name=__name__)
 
 _UNSUPPORTED = {
     ContentType.STICKER,
@@ -46,10 +46,11 @@ async def answer_with_chat(
     quota: Ticket,
     chat_service: ChatService,
     image: ImageRef | None = None,
+    document: DocumentRef | None = None,
 ) -> None:
     """Answer ``message`` with the chat service: ``prompt`` is the question (about ``image``
-    when given; in groups the sender's name goes first), asked of the user's chosen model and
-    charged to ``quota``."""
+    or ``document`` when given; in groups the sender's name goes first), asked of the user's
+    chosen model and charged to ``quota``."""
     assert message.from_user is not None
     private = message.chat.type == ChatType.PRIVATE
     request = ChatRequest(
@@ -60,11 +61,13 @@ async def answer_with_chat(
         message_id=message.message_id,
         thread_id=message.message_thread_id if message.is_topic_message else None,
         image=image,
+        document=document,
     )
-    await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+    await chat_service.answer(
+        TelegramChatFront(bot, t), t, request, quota=quota, stored_model=user.chat_model
+    )
 
 
-@router.message(Command("new"))
 async def cmd_new(message: Message, t: Translator, chat_service: ChatService) -> None:
     assert message.from_user is not None
     private = message.chat.type == ChatType.PRIVATE
@@ -72,7 +75,6 @@ async def cmd_new(message: Message, t: Translator, chat_service: ChatService) ->
     await message.answer(t("chat.new_done" if private else "chat.new_done_group"))
 
 
-@router.message(Command("chat", magic=F.args), flags={"quota": "chat"})
 async def cmd_chat(
     message: Message,
     command: CommandObject,
@@ -93,12 +95,10 @@ async def cmd_chat(
     )
 
 
-@router.message(Command("chat"))
 async def cmd_chat_usage(message: Message, t: Translator) -> None:
     await message.answer(t("chat.usage"))
 
 
-@router.message(F.text, ~F.text.startswith("/"), Addressed(), flags={"quota": "chat"})
 async def on_text(
     message: Message,
     prompt: str,
@@ -117,17 +117,14 @@ async def on_text(
     )
 
 
-@router.message(F.chat.type == ChatType.PRIVATE, F.text.startswith("/"))
 async def unknown_command(message: Message, t: Translator) -> None:
     await message.answer(t("chat.unknown_command"))
 
 
-@router.message(F.chat.type == ChatType.PRIVATE, F.content_type.in_(_UNSUPPORTED))
 async def unsupported(message: Message, t: Translator) -> None:
     await message.answer(t("chat.unsupported"))
 
 
-@router.callback_query(RetryCallback.filter(), flags={"quota": "chat"})
 async def on_retry(
     query: CallbackQuery,
     callback_data: RetryCallback,
@@ -152,13 +149,29 @@ async def on_retry(
         with suppress(TelegramBadRequest):  # too old to edit: the button simply stays
             await query.message.edit_reply_markup(reply_markup=None)
     try:
-        await chat_service.answer(bot, t, request, quota=quota, stored_model=user.chat_model)
+        await chat_service.answer(
+            TelegramChatFront(bot, t), t, request, quota=quota, stored_model=user.chat_model
+        )
     except DomainError as exc:
         # The callback is already answered: tell the user in the chat instead of an alert.
         await quota.refund()
         await bot.send_message(request.chat_id, render_domain_error(t, exc))
 
 
-@router.stopped_message_generation()
 async def on_stop(event: MessageGenerationStopped, chat_service: ChatService) -> None:
     chat_service.stop(event.chat.id, event.draft_id)
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(cmd_new, Command("new"))
+    router.message.register(cmd_chat, Command("chat", magic=F.args), flags={"quota": "chat"})
+    router.message.register(cmd_chat_usage, Command("chat"))
+    router.message.register(on_text, plain_text, Addressed(), flags={"quota": "chat"})
+    router.message.register(unknown_command, private_command)
+    router.message.register(unsupported, PrivateContent(_UNSUPPORTED))
+    router.callback_query.register(on_retry, RetryCallback.filter(), flags={"quota": "chat"})
+    router.stopped_message_generation.register(on_stop)
+    return router

@@ -13,7 +13,7 @@ import re
 import sqlite3
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramNetworkError,
@@ -23,15 +23,15 @@ from aiogram.exceptions import (
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent, InlineKeyboardMarkup, User
 
-from bot.premium_view import premium_button
 from bot.render import duration
 from bot.services.errors import DomainError, QuotaExceeded
 from bot.texts import Translator
 from bot.tiers import TIER2
+from handlers.adapters.guest import answer_guest_query, title_of
+from handlers.keyboards import premium_button
 from storage.sqlite import is_busy
 
 logger = logging.getLogger(__name__)
-router = Router(name=__name__)
 
 
 def _translator(data: dict[str, Any]) -> Translator:
@@ -69,6 +69,11 @@ async def tell_user(
                 update.pre_checkout_query.id, ok=False, error_message=_plain(text)[:255]
             )
             return
+        guest = update.guest_message
+        if guest is not None and guest.guest_query_id:
+            # The one reply Telegram takes for a guest question: the refusal goes there.
+            await answer_guest_query(bot, guest.guest_query_id, text, title=title_of(text))
+            return
         message = update.message or update.edited_message
         if message is not None:
             await bot.send_message(message.chat.id, text, reply_markup=reply_markup)
@@ -82,7 +87,6 @@ def _plain(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
-@router.errors(ExceptionTypeFilter(DomainError))
 async def on_domain_error(event: ErrorEvent, bot: Bot, **data: Any) -> None:
     exc = event.exception
     assert isinstance(exc, DomainError)
@@ -96,11 +100,11 @@ async def on_domain_error(event: ErrorEvent, bot: Bot, **data: Any) -> None:
     await tell_user(event, bot, render_domain_error(t, exc), markup)
 
 
-def _database_busy(exc: Exception) -> bool:
+async def _database_busy(event: ErrorEvent) -> bool:
+    exc = event.exception
     return isinstance(exc, sqlite3.OperationalError) and is_busy(exc)
 
 
-@router.errors(ExceptionTypeFilter(sqlite3.OperationalError), F.exception.func(_database_busy))
 async def on_database_busy(event: ErrorEvent, bot: Bot, **data: Any) -> None:
     """The database stayed locked by another process past the busy timeout (a long backup,
     an operator's shell): the user is asked to come back, nothing was written."""
@@ -112,7 +116,6 @@ async def on_database_busy(event: ErrorEvent, bot: Bot, **data: Any) -> None:
     await tell_user(event, bot, _translator(data)("error.db_busy"))
 
 
-@router.errors(ExceptionTypeFilter(TelegramServerError, TelegramNetworkError, TelegramRetryAfter))
 async def on_telegram_failure(event: ErrorEvent, bot: Bot, **data: Any) -> None:
     """Telegram itself failed (5xx, network, flood control) past the session's retries: a
     known outside failure, one line in the log; the apology goes out if Telegram lets it."""
@@ -125,7 +128,6 @@ async def on_telegram_failure(event: ErrorEvent, bot: Bot, **data: Any) -> None:
     await tell_user(event, bot, _translator(data)("error.generic"))
 
 
-@router.errors()
 async def on_unexpected_error(event: ErrorEvent, bot: Bot, **data: Any) -> None:
     logger.error(
         "update %s (%s) failed: %r",
@@ -135,3 +137,17 @@ async def on_unexpected_error(event: ErrorEvent, bot: Bot, **data: Any) -> None:
         exc_info=event.exception,
     )
     await tell_user(event, bot, _translator(data)("error.generic"))
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.errors.register(on_domain_error, ExceptionTypeFilter(DomainError))
+    router.errors.register(on_database_busy, _database_busy)
+    router.errors.register(
+        on_telegram_failure,
+        ExceptionTypeFilter(TelegramServerError, TelegramNetworkError, TelegramRetryAfter),
+    )
+    router.errors.register(on_unexpected_error)
+    return router

@@ -11,10 +11,16 @@ from aiogram.types import CallbackQuery
 from bot.texts import Translator
 
 logger = logging.getLogger(__name__)
-router = Router(name=__name__)
 
 
-@router.callback_query()
 async def unknown_button(query: CallbackQuery, t: Translator) -> None:
     logger.debug("unknown callback data %r from user %d", query.data, query.from_user.id)
     await query.answer(t("fallback.stale_button"), show_alert=True)
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.callback_query.register(unknown_button)
+    return router

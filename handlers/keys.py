@@ -9,27 +9,25 @@ the key's prefix, so a stale confirmation never touches a newer key.
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
-from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.render import utc_datetime
 from bot.services.errors import UserBanned
 from bot.services.keys import REVOKED, IssueResult, KeyInfo, KeyService, KeyStatus, StaleKeyAction
-from bot.services.subscription import Channel, TelegramMembership
+from bot.services.subscription import Channel
 from bot.texts import Translator
+from handlers.adapters.membership import TelegramMembership
+from handlers.filters import not_private
+from handlers.keyboards import (
+    KeyCb,
+    key_confirm_keyboard,
+    key_gate_keyboard,
+    key_manage_keyboard,
+    new_key_keyboard,
+)
+from handlers.replies import show_screen
 from storage.users import UserRow
-
-router = Router(name=__name__)
-
-
-class KeyCb(CallbackData, prefix="key"):
-    action: str  # check | regen | revoke | regen_yes | revoke_yes | new | cancel
-    ref: str = ""  # the display prefix of the key a confirmation is about
-
 
 View = tuple[str, InlineKeyboardMarkup | None]
 
@@ -40,28 +38,9 @@ def gate_view(t: Translator, channel: Channel, info: KeyInfo | None) -> View:
         text = t("key.gate_inactive", prefix=info.prefix, channel=channel.display)
     else:
         text = t("key.gate", channel=channel.display)
-    builder = InlineKeyboardBuilder()
-    if channel.url is not None:
-        builder.button(text=t("key.btn_subscribe"), url=channel.url)
-    else:
+    if channel.url is None:
         text += t("key.gate_no_link")
-    builder.button(text=t("key.btn_check"), callback_data=KeyCb(action="check"))
-    builder.adjust(1)
-    return text, builder.as_markup()
-
-
-def _manage_keyboard(t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("key.btn_regenerate"), callback_data=KeyCb(action="regen"))
-    builder.button(text=t("key.btn_revoke"), callback_data=KeyCb(action="revoke"))
-    builder.adjust(2)
-    return builder.as_markup()
-
-
-def _new_key_keyboard(t: Translator, prefix: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("key.btn_new"), callback_data=KeyCb(action="new", ref=prefix))
-    return builder.as_markup()
+    return text, key_gate_keyboard(t, channel.url)
 
 
 # What each destructive button asks first: (question, "yes" button, the action "yes" sends).
@@ -74,11 +53,7 @@ _CONFIRMATIONS = {
 def confirm_view(t: Translator, action: str, prefix: str) -> View:
     """The confirmation for ``action`` (regen | revoke) on the key starting with ``prefix``."""
     question, yes_text, yes_action = _CONFIRMATIONS[action]
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t(yes_text), callback_data=KeyCb(action=yes_action, ref=prefix))
-    builder.button(text=t("key.btn_cancel"), callback_data=KeyCb(action="cancel"))
-    builder.adjust(1)
-    return t(question, prefix=prefix), builder.as_markup()
+    return t(question, prefix=prefix), key_confirm_keyboard(t, yes_text, yes_action, prefix)
 
 
 def issued_view(t: Translator, channel: Channel | None, result: IssueResult) -> View:
@@ -87,7 +62,7 @@ def issued_view(t: Translator, channel: Channel | None, result: IssueResult) -> 
         text = t("key.issued_ungated", key=result.key)
     else:
         text = t("key.issued", key=result.key, channel=channel.display)
-    return text, _manage_keyboard(t)
+    return text, key_manage_keyboard(t)
 
 
 def _reason(t: Translator, reason: str | None) -> str:
@@ -112,9 +87,9 @@ def status_view(t: Translator, info: KeyInfo) -> View:
         last_used=last_used,
     )
     if info.is_active:
-        return text, _manage_keyboard(t)
+        return text, key_manage_keyboard(t)
     if info.reason == REVOKED:
-        return text, _new_key_keyboard(t, info.prefix)
+        return text, new_key_keyboard(t, info.prefix)
     return text, None
 
 
@@ -154,27 +129,17 @@ def _check_banned(user: UserRow | None) -> None:
         raise UserBanned("banned user used /key")
 
 
-async def _show(query: CallbackQuery, bot: Bot, view: View) -> None:
+async def _show(query: CallbackQuery, view: View) -> None:
     """Replace the message the button was on; send a new one if it can't be edited."""
-    text, markup = view
-    if isinstance(query.message, Message):
-        try:
-            await query.message.edit_text(text, reply_markup=markup)
-            return
-        except TelegramBadRequest as exc:
-            if "message is not modified" in exc.message:
-                return
-    await bot.send_message(query.from_user.id, text, reply_markup=markup)
+    await show_screen(query, *view)
 
 
 # -- /key ----------------------------------------------------------------------------------------
-@router.message(Command("key"), F.chat.type != ChatType.PRIVATE)
 async def cmd_key_in_group(message: Message, t: Translator, bot: Bot) -> None:
     me = await bot.me()
     await message.reply(t("key.private_only", bot=f"@{me.username}"))
 
 
-@router.message(Command("key"))
 async def cmd_key(
     message: Message,
     t: Translator,
@@ -190,7 +155,6 @@ async def cmd_key(
 
 
 # -- buttons -------------------------------------------------------------------------------------
-@router.callback_query(KeyCb.filter(F.action == "check"))
 async def on_check(
     query: CallbackQuery,
     t: Translator,
@@ -205,10 +169,9 @@ async def on_check(
         await query.answer(t("key.not_yet"), show_alert=True)
         return
     await query.answer()
-    await _show(query, bot, view)
+    await _show(query, view)
 
 
-@router.callback_query(KeyCb.filter(F.action.in_(set(_CONFIRMATIONS))))
 async def on_ask_confirm(
     query: CallbackQuery,
     callback_data: KeyCb,
@@ -230,7 +193,6 @@ async def on_ask_confirm(
     await bot.send_message(query.from_user.id, text, reply_markup=markup)
 
 
-@router.callback_query(KeyCb.filter(F.action.in_({"regen_yes", "new"})))
 async def on_regenerate(
     query: CallbackQuery,
     callback_data: KeyCb,
@@ -245,7 +207,7 @@ async def on_regenerate(
     if not await _is_member(bot, channel_gate, key_service, uid):
         assert channel_gate is not None
         await query.answer(t("key.not_yet"), show_alert=True)
-        await _show(query, bot, gate_view(t, channel_gate, await key_service.get(uid)))
+        await _show(query, gate_view(t, channel_gate, await key_service.get(uid)))
         return
     try:
         result = await key_service.regenerate(uid, expected_prefix=callback_data.ref)
@@ -253,10 +215,9 @@ async def on_regenerate(
         await query.answer(t("key.stale"), show_alert=True)
         return
     await query.answer()
-    await _show(query, bot, issued_view(t, channel_gate, result))
+    await _show(query, issued_view(t, channel_gate, result))
 
 
-@router.callback_query(KeyCb.filter(F.action == "revoke_yes"))
 async def on_revoke(
     query: CallbackQuery,
     callback_data: KeyCb,
@@ -271,10 +232,23 @@ async def on_revoke(
         return
     await query.answer()
     text = t("key.revoked", prefix=info.prefix)
-    await _show(query, bot, (text, _new_key_keyboard(t, info.prefix)))
+    await _show(query, (text, new_key_keyboard(t, info.prefix)))
 
 
-@router.callback_query(KeyCb.filter(F.action == "cancel"))
 async def on_cancel(query: CallbackQuery, t: Translator, bot: Bot) -> None:
     await query.answer()
-    await _show(query, bot, (t("key.cancelled"), None))
+    await _show(query, (t("key.cancelled"), None))
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(cmd_key_in_group, Command("key"), not_private)
+    router.message.register(cmd_key, Command("key"))
+    router.callback_query.register(on_check, KeyCb.filter(F.action == "check"))
+    router.callback_query.register(on_ask_confirm, KeyCb.filter(F.action.in_(set(_CONFIRMATIONS))))
+    router.callback_query.register(on_regenerate, KeyCb.filter(F.action.in_({"regen_yes", "new"})))
+    router.callback_query.register(on_revoke, KeyCb.filter(F.action == "revoke_yes"))
+    router.callback_query.register(on_cancel, KeyCb.filter(F.action == "cancel"))
+    return router

@@ -1,21 +1,20 @@
 """Photos and image files: the vision model answers about them (with the caption as the
-question). In groups only when the bot is mentioned in the caption or replied to."""
+question). In groups only when the bot is mentioned in the caption or replied to. Other
+documents go on to :mod:`handlers.documents`."""
 
 from __future__ import annotations
 
 from pathlib import PurePath
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.types import Document, Message, PhotoSize
 
-from bot.filters import Addressed
 from bot.services.chat import IMAGE_TYPES, MAX_DOWNLOAD_BYTES, ChatService, ImageRef, ImageTooBig
 from bot.services.quota import Ticket
 from bot.texts import Translator
 from handlers.chat import answer_with_chat
+from handlers.filters import Addressed, HasImageDocument, has_photo
 from storage.users import UserRow
-
-router = Router(name=__name__)
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -35,7 +34,6 @@ def is_image_document(document: Document | None) -> bool:
     return PurePath(name.lower()).suffix in _IMAGE_SUFFIXES
 
 
-@router.message(F.photo, Addressed(), flags={"quota": "chat"})
 async def on_photo(
     message: Message,
     prompt: str,
@@ -60,7 +58,6 @@ async def on_photo(
     )
 
 
-@router.message(F.document.func(is_image_document), Addressed(), flags={"quota": "chat"})
 async def on_image_document(
     message: Message,
     prompt: str,
@@ -85,6 +82,12 @@ async def on_image_document(
     )
 
 
-@router.message(F.document, Addressed())
-async def on_other_document(message: Message, t: Translator) -> None:
-    await message.answer(t("chat.unsupported_file"))
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(on_photo, has_photo, Addressed(), flags={"quota": "chat"})
+    router.message.register(
+        on_image_document, HasImageDocument(is_image_document), Addressed(), flags={"quota": "chat"}
+    )
+    return router

@@ -8,42 +8,27 @@ id: in a group, nobody else can change (or see through the message) another user
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import math
 
 from aiogram import Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.services.images import SIZE_PRESETS, STEP_PRESETS, ImageService, ImageSettings
 from bot.texts import Translator
+from handlers.keyboards import (
+    AUTO,
+    SettingsCb,
+    home_keyboard,
+    list_keyboard,
+    name_hash,
+    sizes_keyboard,
+    steps_keyboard,
+)
+from handlers.replies import show_screen
 from storage.users import UserRow
 
 logger = logging.getLogger(__name__)
-router = Router(name=__name__)
-
-PAGE_SIZE = 8
-BUTTON_NAME_MAX = 40
-AUTO = "auto"
-
-
-class SettingsCb(CallbackData, prefix="set"):
-    action: str
-    value: str = ""
-    page: int = 0
-    uid: int = 0
-
-
-def name_hash(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()[:10]
-
-
-def _button_name(name: str) -> str:
-    return name if len(name) <= BUTTON_NAME_MAX else name[: BUTTON_NAME_MAX - 1] + "…"
 
 
 def settings_text(t: Translator, settings: ImageSettings, default_model: str) -> str:
@@ -62,103 +47,6 @@ def settings_text(t: Translator, settings: ImageSettings, default_model: str) ->
     )
 
 
-def home_keyboard(t: Translator, uid: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for action, key in (
-        ("models", "settings.btn.model"),
-        ("samplers", "settings.btn.sampler"),
-        ("sizes", "settings.btn.size"),
-        ("steps", "settings.btn.steps"),
-        ("reset", "settings.btn.reset"),
-        ("close", "settings.btn.close"),
-    ):
-        builder.button(text=t(key), callback_data=SettingsCb(action=action, uid=uid))
-    builder.adjust(2)
-    return builder.as_markup()
-
-
-def _back(builder: InlineKeyboardBuilder, t: Translator, uid: int) -> None:
-    builder.row()
-    builder.button(text=t("settings.btn.back"), callback_data=SettingsCb(action="home", uid=uid))
-
-
-def list_keyboard(
-    t: Translator,
-    *,
-    uid: int,
-    names: list[str],
-    current: str | None,
-    pick: str,
-    browse: str,
-    page: int,
-    with_auto: bool = False,
-) -> tuple[InlineKeyboardMarkup, int, int]:
-    """A paged list; returns (keyboard, page shown, pages)."""
-    pages = max(1, math.ceil(len(names) / PAGE_SIZE))
-    page = min(max(page, 0), pages - 1)
-    builder = InlineKeyboardBuilder()
-    sizes: list[int] = []
-    if with_auto:
-        mark = "✅ " if current is None else ""
-        builder.button(
-            text=mark + t("settings.auto"),
-            callback_data=SettingsCb(action=pick, value=AUTO, uid=uid),
-        )
-        sizes.append(1)
-    for name in names[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]:
-        mark = "✅ " if name == current else ""
-        builder.button(
-            text=mark + _button_name(name),
-            callback_data=SettingsCb(action=pick, value=name_hash(name), page=page, uid=uid),
-        )
-        sizes.append(1)
-    if pages > 1:
-        nav = 0
-        if page > 0:
-            builder.button(
-                text="◀️", callback_data=SettingsCb(action=browse, page=page - 1, uid=uid)
-            )
-            nav += 1
-        if page < pages - 1:
-            builder.button(
-                text="▶️", callback_data=SettingsCb(action=browse, page=page + 1, uid=uid)
-            )
-            nav += 1
-        sizes.append(nav)
-    builder.button(text=t("settings.btn.back"), callback_data=SettingsCb(action="home", uid=uid))
-    sizes.append(1)
-    builder.adjust(*sizes)
-    return builder.as_markup(), page, pages
-
-
-def sizes_keyboard(t: Translator, uid: int, settings: ImageSettings) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    current = settings.size_preset
-    for name, (width, height) in SIZE_PRESETS.items():
-        mark = "✅ " if name == current else ""
-        builder.button(
-            text=f"{mark}{t(f'settings.size.{name}')} {width}×{height}",
-            callback_data=SettingsCb(action="size", value=name, uid=uid),
-        )
-    builder.button(text=t("settings.btn.back"), callback_data=SettingsCb(action="home", uid=uid))
-    builder.adjust(1)
-    return builder.as_markup()
-
-
-def steps_keyboard(t: Translator, uid: int, settings: ImageSettings) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for steps in STEP_PRESETS:
-        mark = "✅ " if steps == settings.steps else ""
-        builder.button(
-            text=f"{mark}{steps}",
-            callback_data=SettingsCb(action="step", value=str(steps), uid=uid),
-        )
-    builder.button(text=t("settings.btn.back"), callback_data=SettingsCb(action="home", uid=uid))
-    builder.adjust(len(STEP_PRESETS), 1)
-    return builder.as_markup()
-
-
-@router.message(Command("settings"))
 async def cmd_settings(
     message: Message, command: CommandObject, t: Translator, user: UserRow, images: ImageService
 ) -> None:
@@ -172,12 +60,7 @@ async def cmd_settings(
 
 
 async def _show(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
-    assert isinstance(query.message, Message)
-    try:
-        await query.message.edit_text(text, reply_markup=keyboard)
-    except TelegramBadRequest as exc:
-        if "message is not modified" not in str(exc):
-            raise
+    await show_screen(query, text, keyboard)
 
 
 async def _show_home(
@@ -217,7 +100,6 @@ async def _show_list(
         await _show(query, t("settings.pick_sampler", page=page + 1, pages=pages), keyboard)
 
 
-@router.callback_query(SettingsCb.filter())
 async def on_settings(
     query: CallbackQuery,
     callback_data: SettingsCb,
@@ -295,3 +177,12 @@ async def _pick(
     await query.answer(t("settings.stale"), show_alert=True)
     await _show_home(query, t, images, settings, uid)
     return None
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(cmd_settings, Command("settings"))
+    router.callback_query.register(on_settings, SettingsCb.filter())
+    return router

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
-from bot.premium_view import premium_button
 from bot.render import bar, utc_datetime
+from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
 from bot.texts import Translator
+from handlers.filters import CallbackIs
+from handlers.keyboards import premium_button
+from handlers.premium_view import renewal_line
 from storage import admin as admin_repo
 from storage.users import UserRow
 
-router = Router(name=__name__)
 
-
-async def usage_text(t: Translator, quota_service: QuotaService, user_id: int) -> str:
+async def usage_text(
+    t: Translator,
+    quota_service: QuotaService,
+    user_id: int,
+    payments: PaymentService | None = None,
+) -> str:
     state = await quota_service.tier_of(user_id)
     tier_name = t(f"tier.{state.tier}")
     lines = [t("usage.title")]
@@ -24,6 +30,9 @@ async def usage_text(t: Translator, quota_service: QuotaService, user_id: int) -
         lines.append(t("usage.tier_until", tier=tier_name, expires=utc_datetime(state.expires_at)))
     else:
         lines.append(t("usage.tier", tier=tier_name))
+    subscription = await payments.subscription_of(user_id) if payments is not None else None
+    if subscription is not None:
+        lines.append(renewal_line(t, subscription, state.expires_at))
     lines.append("")
     for item in await quota_service.today(user_id):
         kind = t(f"kind.{item.kind}")
@@ -46,21 +55,37 @@ async def usage_text(t: Translator, quota_service: QuotaService, user_id: int) -
     return "\n".join(lines)
 
 
-@router.message(Command("usage"))
 async def cmd_usage(
-    message: Message, t: Translator, quota_service: QuotaService, user: UserRow
+    message: Message,
+    t: Translator,
+    quota_service: QuotaService,
+    user: UserRow,
+    payments: PaymentService,
 ) -> None:
     await message.answer(
-        await usage_text(t, quota_service, user.id), reply_markup=premium_button(t)
+        await usage_text(t, quota_service, user.id, payments), reply_markup=premium_button(t)
     )
 
 
-@router.callback_query(F.data == "menu:usage")
 async def menu_usage(
-    query: CallbackQuery, t: Translator, quota_service: QuotaService, user: UserRow
+    query: CallbackQuery,
+    t: Translator,
+    quota_service: QuotaService,
+    user: UserRow,
+    payments: PaymentService,
 ) -> None:
     await query.answer()
     if query.message is not None:
         await query.message.answer(
-            await usage_text(t, quota_service, user.id), reply_markup=premium_button(t)
+            await usage_text(t, quota_service, user.id, payments),
+            reply_markup=premium_button(t),
         )
+
+
+def make_router() -> Router:
+    """A fresh router with this module's handlers (one per dispatcher: a router belongs to
+    one parent)."""
+    router = Router(name=__name__)
+    router.message.register(cmd_usage, Command("usage"))
+    router.callback_query.register(menu_usage, CallbackIs("menu:usage"))
+    return router

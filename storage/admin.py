@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sqlite3
+from dataclasses import dataclass, field
 from typing import Any
 
+from storage import star_subscriptions as subs_repo
 from storage.db import Database
 from storage.sqlite import Connection
 
@@ -90,6 +92,9 @@ class Counts:
     per_tier: dict[str, int]
     usage: dict[str, int]
     earned: int
+    # Monthly plans: tier -> (subscribers whose plan renews, their Stars a month).
+    subscribers: dict[str, tuple[int, int]] = field(default_factory=dict)
+    canceled: int = 0  # subscriptions whose renewal was stopped since ``since``
 
 
 _COUNT_USERS = (
@@ -116,6 +121,8 @@ async def counts(db: Database, *, day: str, now: int, since: int) -> Counts:
     per_tier = await db.read_off_loop(_PER_TIER, (now,))
     usage = await db.read_off_loop(_USAGE_ON, (day,))
     earned = (await db.read_off_loop(_EARNED, (since,)))[0]
+    subscribers = await db.read_off_loop(subs_repo.RENEWING_PER_TIER, (now,))
+    canceled = (await db.read_off_loop(subs_repo.CANCELED_SINCE, (since,)))[0]
     return Counts(
         users=int(users[0]),
         banned=int(users[1]),
@@ -124,4 +131,42 @@ async def counts(db: Database, *, day: str, now: int, since: int) -> Counts:
         per_tier={row[0]: int(row[1]) for row in per_tier},
         usage={row[0]: int(row[1]) for row in usage},
         earned=int(earned[0]),
+        subscribers={row[0]: (int(row[1]), int(row[2])) for row in subscribers},
+        canceled=int(canceled[0]),
     )
+
+
+# -- the /stats chart: daily series. Plain sqlite3 (not the shared async connection): they
+# scan a month of usage_daily and payments, so they run in a worker thread on a connection of
+# their own (see bot.services.stats_chart), never on the event loop.
+
+
+def daily_active_users(raw: sqlite3.Connection, since_day: str) -> dict[str, int]:
+    """Users who spent anything, per UTC day from ``since_day`` (``YYYY-MM-DD``) on."""
+    rows = raw.execute(
+        "SELECT day, COUNT(DISTINCT user_id) FROM usage_daily "
+        "WHERE day >= ? AND used > 0 GROUP BY day",
+        (since_day,),
+    ).fetchall()
+    return {str(row[0]): int(row[1]) for row in rows}
+
+
+def daily_requests(raw: sqlite3.Connection, since_day: str) -> dict[tuple[str, str], int]:
+    """Requests per (UTC day, kind) from ``since_day`` on, all users together."""
+    rows = raw.execute(
+        "SELECT day, kind, SUM(used) FROM usage_daily WHERE day >= ? GROUP BY day, kind",
+        (since_day,),
+    ).fetchall()
+    return {(str(row[0]), str(row[1])): int(row[2] or 0) for row in rows}
+
+
+def daily_stars(raw: sqlite3.Connection, since: int, currency: str = "XTR") -> dict[str, int]:
+    """Stars paid per UTC day since the unix time ``since`` (refunded payments left out,
+    as in ``payments.earned_since``)."""
+    rows = raw.execute(
+        "SELECT date(created_at, 'unixepoch') AS day, SUM(amount) FROM payments "
+        "WHERE currency = ? AND created_at >= ? AND status IN ('received', 'credited') "
+        "GROUP BY day",
+        (currency, since),
+    ).fetchall()
+    return {str(row[0]): int(row[1] or 0) for row in rows}

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from storage import sqlite
 from storage.migrations import SchemaTooNew, migrate
-from storage.sqlite import is_busy, note_duration
+from storage.sqlite import is_busy, statement_done
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class OffLoop:
             try:
                 return self._reader().execute(sql, params).fetchall()
             finally:
-                note_duration(sql, started, "off-loop")
+                statement_done(sql, started, "off-loop")
 
         return await self._run(call)
 
@@ -130,7 +130,7 @@ class OffLoop:
                 cursor.close()
                 return count
             finally:
-                note_duration(sql, started, "off-loop")
+                statement_done(sql, started, "off-loop")
 
         return await self._run(call)
 
@@ -148,7 +148,7 @@ class OffLoop:
                 conn.execute("ROLLBACK")
                 raise
             finally:
-                note_duration(sql, started, "off-loop")
+                statement_done(sql, started, "off-loop")
             return count
 
         return await self._run(call)
@@ -166,7 +166,7 @@ class OffLoop:
             try:
                 return self._writer().execute(sql).fetchall()
             finally:
-                note_duration(sql, started, "off-loop")
+                statement_done(sql, started, "off-loop")
 
         return await self._run(call)
 
@@ -334,7 +334,7 @@ class Database:
                         with self._synchronous(conn.raw):
                             return attempt(conn.raw)
                     finally:
-                        note_duration(sql, started)
+                        statement_done(sql, started)
                 except sqlite3.OperationalError as exc:
                     if not is_busy(exc):
                         raise
@@ -416,7 +416,7 @@ class Database:
         try:
             return reader.execute(sql, tuple(params)).fetchall()
         finally:
-            note_duration(sql, started)
+            statement_done(sql, started)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[sqlite.Connection]:

@@ -126,6 +126,33 @@ CREATE TABLE quota_holds (
 """
 
 
+# Telegram Stars subscriptions (monthly plans that renew themselves). A subscription is known
+# by its invoice payload: Telegram's ``subscription`` updates name only the user and the
+# payload; each renewal arrives as a successful payment with the same payload and a new
+# charge id. ``charge_id`` is the first payment's, which editUserStarSubscription takes.
+_V3_STAR_SUBSCRIPTIONS = """
+ALTER TABLE invoices ADD COLUMN subscription INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE payments ADD COLUMN recurring INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE payments ADD COLUMN period_end INTEGER;   -- subscription_expiration_date
+CREATE TABLE star_subscriptions (
+    payload             TEXT PRIMARY KEY,
+    user_id             INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    tier                TEXT NOT NULL,
+    amount              INTEGER NOT NULL,                -- Stars per period
+    charge_id           TEXT NOT NULL,
+    state               TEXT NOT NULL,   -- active | canceling | canceled | failed
+    canceled_by         TEXT,            -- user | bot | switch | refund
+    period_end          INTEGER NOT NULL,                -- the paid period ends (or renews)
+    bonus               INTEGER NOT NULL DEFAULT 0,      -- paid time carried in, seconds
+    failure_told_at     INTEGER,                         -- the user was told of a failure
+    canceled_at         INTEGER,
+    created_at          INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL
+);
+CREATE INDEX star_subscriptions_user ON star_subscriptions(user_id, state);
+"""
+
+
 # Indexes for the whole-table questions (admin statistics, the expiry reminders, the key
 # re-check, pre-checkout, retention), each checked with EXPLAIN QUERY PLAN on a million-user
 # database (``python -m bench.scale``):
@@ -140,7 +167,7 @@ CREATE TABLE quota_holds (
 # * users by (is_banned, blocked_bot): /stats' counts and a broadcast's recipients read this
 #   small index instead of every users row; api_keys by is_active: /stats' active keys.
 # Statistics for the planner are refreshed by Database.maintain() (a bounded ANALYZE).
-_V3 = """
+_V4_INDEXES = """
 CREATE INDEX usage_daily_day ON usage_daily(day, kind, used);
 CREATE INDEX user_tiers_expires ON user_tiers(expires_at) WHERE expires_at IS NOT NULL;
 UPDATE api_keys SET checked_at = 0 WHERE checked_at IS NULL;
@@ -157,7 +184,7 @@ class SchemaTooNew(Exception):
     """The database was written by a newer version of the bot."""
 
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3_STAR_SUBSCRIPTIONS, _V4_INDEXES)
 LATEST = len(MIGRATIONS)
 
 

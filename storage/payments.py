@@ -21,6 +21,7 @@ class InvoiceRow:
     amount: int
     currency: str
     created_at: int
+    subscription: bool = False  # a monthly Stars subscription (createInvoiceLink)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,18 +38,28 @@ class PaymentRow:
     created_at: int
     credited_at: int | None
     refunded_at: int | None
+    recurring: bool = False  # a subscription's payment (the first one or a renewal)
+    period_end: int | None = None  # the subscription's paid period ends then
 
 
 _PAYMENT_COLUMNS = (
     "charge_id, provider_charge_id, user_id, tier, days, amount, currency, payload, status, "
-    "created_at, credited_at, refunded_at"
+    "created_at, credited_at, refunded_at, recurring, period_end"
 )
+_INVOICE_COLUMNS = "nonce, user_id, tier, days, amount, currency, created_at, subscription"
+
+
+def _payment(row: tuple[object, ...] | None) -> PaymentRow | None:
+    if row is None:
+        return None
+    fields = list(row)
+    fields[12] = bool(fields[12])
+    return PaymentRow(*fields)  # type: ignore[arg-type]
 
 
 async def add_invoice(conn: Connection, invoice: InvoiceRow) -> None:
     await conn.execute(
-        "INSERT INTO invoices (nonce, user_id, tier, days, amount, currency, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO invoices ({_INVOICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             invoice.nonce,
             invoice.user_id,
@@ -57,19 +68,23 @@ async def add_invoice(conn: Connection, invoice: InvoiceRow) -> None:
             invoice.amount,
             invoice.currency,
             invoice.created_at,
+            int(invoice.subscription),
         ),
     )
 
 
 async def get_invoice(conn: Connection, nonce: str) -> InvoiceRow | None:
     cursor = await conn.execute(
-        "SELECT nonce, user_id, tier, days, amount, currency, created_at "
-        "FROM invoices WHERE nonce = ?",
+        f"SELECT {_INVOICE_COLUMNS} FROM invoices WHERE nonce = ?",
         (nonce,),
     )
     row = await cursor.fetchone()
     await cursor.close()
-    return None if row is None else InvoiceRow(*row)
+    if row is None:
+        return None
+    fields = list(row)
+    fields[7] = bool(fields[7])
+    return InvoiceRow(*fields)
 
 
 async def is_payload_paid(conn: Connection, payload: str) -> bool:
@@ -87,7 +102,7 @@ async def record(conn: Connection, payment: PaymentRow) -> bool:
     cursor = await conn.execute(
         f"""
         INSERT INTO payments ({_PAYMENT_COLUMNS})
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (charge_id) DO NOTHING
         """,
         (
@@ -103,6 +118,8 @@ async def record(conn: Connection, payment: PaymentRow) -> bool:
             payment.created_at,
             payment.credited_at,
             payment.refunded_at,
+            int(payment.recurring),
+            payment.period_end,
         ),
     )
     inserted = cursor.rowcount
@@ -116,7 +133,7 @@ async def get(conn: Connection, charge_id: str) -> PaymentRow | None:
     )
     row = await cursor.fetchone()
     await cursor.close()
-    return None if row is None else PaymentRow(*row)
+    return _payment(row)
 
 
 async def mark_credited(conn: Connection, charge_id: str, now: int) -> PaymentRow | None:
@@ -129,7 +146,7 @@ async def mark_credited(conn: Connection, charge_id: str, now: int) -> PaymentRo
     )
     row = await cursor.fetchone()
     await cursor.close()
-    return None if row is None else PaymentRow(*row)
+    return _payment(row)
 
 
 async def mark_refunded(conn: Connection, charge_id: str, now: int) -> PaymentRow | None:
@@ -141,7 +158,7 @@ async def mark_refunded(conn: Connection, charge_id: str, now: int) -> PaymentRo
     )
     row = await cursor.fetchone()
     await cursor.close()
-    return None if row is None else PaymentRow(*row)
+    return _payment(row)
 
 
 async def pending(conn: Connection) -> list[str]:

@@ -54,16 +54,30 @@ def statement_name(sql: str) -> str:
     return f"{verb} {match.group(1)}" if match else verb
 
 
-def note_duration(sql: str, started: float, where: str = "loop") -> None:
-    """Log ``sql`` by name when it ran longer than :data:`SLOW_STATEMENT_S`."""
+_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+# Set by a process that exports metrics (``bot.metrics.time_database``): called with each
+# event-loop statement's SQL and the seconds it ran. None: nothing is reported.
+on_statement: Callable[[str, float], None] | None = None
+
+
+def statement_done(sql: str, started: float, where: str = "loop", *, report: bool = True) -> None:
+    """The one measurement of a statement that began at ``started`` (``time.perf_counter()``):
+    reported to :data:`on_statement` when it ran on the event loop (``report=False`` for the
+    rows fetched after it, already counted as that statement), and logged by name when it
+    took :data:`SLOW_STATEMENT_S` or more. Only the time SQLite worked is measured, never an
+    asynchronous wait for a lock: that wait holds up nobody but the caller."""
     elapsed = time.perf_counter() - started
+    if report and where == "loop":
+        hook = on_statement
+        if hook is not None:
+            hook(sql, elapsed)
     if elapsed >= SLOW_STATEMENT_S:
         logger.warning(
             "slow statement (%s): %s took %.0f ms", where, statement_name(sql), elapsed * 1000
         )
 
 
-_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 _FIRST_SLEEP = 0.001
 _MAX_SLEEP = 0.05
 
@@ -101,7 +115,7 @@ class Cursor:
     async def fetchall(self) -> list[Any]:
         started = time.perf_counter()
         rows = self._cursor.fetchall()
-        note_duration(self._sql, started)
+        statement_done(self._sql, started, report=False)
         return rows
 
     async def fetchmany(self, size: int | None = None) -> list[Any]:
@@ -174,7 +188,7 @@ class Connection:
             try:
                 return self._raw.execute(sql, params)
             finally:
-                note_duration(sql, started)
+                statement_done(sql, started)
 
         return Cursor(await self._retry(run), sql)
 
@@ -191,7 +205,7 @@ class Connection:
         try:
             return Cursor(self._raw.executemany(sql, parameters), sql)
         finally:
-            note_duration(sql, started)
+            statement_done(sql, started)
 
     async def executescript(self, script: str) -> Cursor:
         return Cursor(self._raw.executescript(script))
@@ -201,7 +215,7 @@ class Connection:
         try:
             await self._retry(self._raw.commit)
         finally:
-            note_duration("COMMIT", started)
+            statement_done("COMMIT", started)
 
     async def rollback(self) -> None:
         self._raw.rollback()

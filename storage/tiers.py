@@ -93,7 +93,7 @@ async def due_reminders(
     conn: Connection, *, now: int, within: int, limit: int = 500
 ) -> list[TierRow]:
     """Paid or granted periods ending within ``within`` seconds that were not reminded of.
-    Trials (24 hours long) get no reminder."""
+    Trials (24 hours long) and tiers of a subscription that renews itself get no reminder."""
     cursor = await conn.execute(
         """
         SELECT t.user_id, t.tier, t.expires_at, t.source, t.trial_taken_at, t.reminded_at
@@ -101,10 +101,16 @@ async def due_reminders(
         WHERE t.tier != 'free' AND t.source != 'trial' AND t.reminded_at IS NULL
           AND t.expires_at IS NOT NULL AND t.expires_at > ? AND t.expires_at <= ?
           AND u.is_banned = 0 AND u.blocked_bot = 0
+          -- a plan that renews itself needs no "extend it" reminder
+          AND NOT EXISTS (
+              SELECT 1 FROM star_subscriptions AS s
+              WHERE s.user_id = t.user_id AND s.tier = t.tier AND s.state = 'active'
+                AND s.period_end > ?
+          )
         ORDER BY t.expires_at
         LIMIT ?
         """,
-        (now, now + within, limit),
+        (now, now + within, now, limit),
     )
     rows = await cursor.fetchall()
     await cursor.close()

@@ -18,7 +18,7 @@ async def spend(
     if limit >= 0 and amount > limit:
         return None
     cap = -1 if limit < 0 else limit - amount
-    rows = await conn.execute_fetchall(  # one hop to the database thread
+    rows = await conn.execute_fetchall(
         """
         INSERT INTO usage_daily (user_id, day, kind, used) VALUES (?, ?, ?, ?)
         ON CONFLICT (user_id, day, kind) DO UPDATE SET used = used + excluded.used

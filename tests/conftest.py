@@ -4,11 +4,13 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from bot.clients.upstream import new_http_client
 from bot.config import Settings
 from storage.db import Database
-from tests.fakes.upstream import FakeUpstream
+from tests.fakes.upstream import FakeUpstream, ScriptedUpstream
 
 TOKEN = "123456:TESTTOKENtesttokenTESTTOKENtesttoken12"
 
@@ -52,3 +54,21 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[ScriptedUpstream]:
+    """A server on 127.0.0.1 answering with ``scripted.responder(request)`` (see
+    :class:`ScriptedUpstream`)."""
+    async with ScriptedUpstream() as server:
+        yield server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """The production HTTP client (the one ``Clients.create`` builds), closed after the test."""
+    client = new_http_client(user_agent="visioncraft-bot-tests")
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from api.app import create_app
 from api.auth import hash_key
+from api.server import protocol_options
 from bot.clients import Clients
 from bot.config import Settings
 from bot.services import clock
@@ -27,15 +28,12 @@ from tests.fakes.upstream import FakeUpstream
 OPERATOR_VC_KEY = "operator-visioncraft-secret-0001"
 OPERATOR_NEBULA_KEY = "operator-nebula-secret-0002"
 NEBULA_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
+VC_MODEL = "Llama-3.1-70B-Instruct"  # offered: running_gateway adds it to the fake's list
 
 
 # Building an SSL context loads the CA bundle (~0.2 s); the tests talk plain HTTP to
 # 127.0.0.1, so every client they build shares one context.
 _SSL = ssl.create_default_context()
-
-
-def fast_transport() -> httpx.AsyncHTTPTransport:
-    return httpx.AsyncHTTPTransport(verify=_SSL)
 
 
 def http_client(**kwargs: Any) -> httpx.AsyncClient:
@@ -141,11 +139,13 @@ class RunningGateway:
 async def running_gateway(
     tmp_path: Path, upstream: FakeUpstream, *, app_kwargs: dict[str, Any] | None = None, **env: str
 ) -> AsyncIterator[RunningGateway]:
+    if VC_MODEL not in upstream.llm_models:
+        upstream.llm_models.append(VC_MODEL)
     settings = gateway_settings(tmp_path, upstream, **env)
     db = await Database(settings.database_path).connect()
-    clients = Clients.create(settings, transport=fast_transport())
+    clients = Clients.create(settings)  # the production HTTP client
     app = create_app(settings, db, clients, **(app_kwargs or {}))
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, **protocol_options())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

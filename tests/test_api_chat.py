@@ -164,7 +164,7 @@ async def test_unknown_key_is_401(gw, upstream):
             await client.chat.completions.create(model=VC_MODEL, messages=MESSAGES)
     assert caught.value.status_code == 401
     assert caught.value.code == "invalid_api_key"
-    assert upstream.requests == []
+    assert upstream.requests_to("/v1/chat/completions") == []
 
 
 async def test_missing_or_malformed_key_is_401(gw, upstream):
@@ -179,7 +179,7 @@ async def test_missing_or_malformed_key_is_401(gw, upstream):
         )
     assert missing.status_code == 401 and missing.json()["error"]["code"] == "missing_api_key"
     assert malformed.status_code == 401 and malformed.json()["error"]["code"] == "invalid_api_key"
-    assert upstream.requests == []
+    assert upstream.requests_to("/v1/chat/completions") == []
 
 
 async def test_revoked_key_is_401(gw, upstream):
@@ -210,7 +210,7 @@ async def test_banned_owner_is_403(gw, upstream):
         with pytest.raises(openai.PermissionDeniedError) as caught:
             await client.chat.completions.create(model=VC_MODEL, messages=MESSAGES)
     assert caught.value.code == "banned"
-    assert upstream.requests == []
+    assert upstream.requests_to("/v1/chat/completions") == []
 
 
 async def test_spent_quota_is_403_and_nothing_goes_upstream(tmp_path, upstream):
@@ -223,7 +223,7 @@ async def test_spent_quota_is_403_and_nothing_goes_upstream(tmp_path, upstream):
                 await client.chat.completions.create(model=VC_MODEL, messages=MESSAGES)
         assert caught.value.code == "quota_exceeded"
         assert "resets at 00:00 UTC" in caught.value.message
-        assert len(upstream.requests) == 2
+        assert len(upstream.requests_to("/v1/chat/completions")) == 2
         assert await used_today(gw.db, 9, "chat") == 2
 
 
@@ -246,7 +246,7 @@ async def test_requests_per_second_limit_is_429_with_retry_after(tmp_path, upstr
         error = caught.value
         assert error.status_code == 429 and error.code == "rate_limit_exceeded"
         assert int(error.response.headers["Retry-After"]) >= 1
-        assert len(upstream.requests) == 1
+        assert len(upstream.requests_to("/v1/chat/completions")) == 1
         # The refused request spent nothing.
         assert await used_today(gw.db, 11, "chat") == 1
 
@@ -266,7 +266,7 @@ async def test_bad_parameter_is_400_naming_it(gw, upstream):
             await client.chat.completions.create(model=VC_MODEL, messages=MESSAGES, max_tokens=50)
     assert caught.value.param == "max_tokens"
     assert "128" in caught.value.message
-    assert upstream.requests == []
+    assert upstream.requests_to("/v1/chat/completions") == []
     assert await used_today(gw.db, 14, "chat") == 0
 
 
@@ -343,7 +343,7 @@ async def test_upstream_rejecting_the_request_is_400(gw, upstream):
     upstream.fail("/v1/chat/completions", 400, body={"error": {"message": "unknown model x"}})
     async with sdk(gw, key) as client:
         with pytest.raises(openai.BadRequestError) as caught:
-            await client.chat.completions.create(model="x", messages=MESSAGES)
+            await client.chat.completions.create(model=VC_MODEL, messages=MESSAGES)
     assert "unknown model x" in caught.value.message
     assert await used_today(gw.db, 19, "chat") == 0
 
@@ -434,7 +434,7 @@ async def test_nebula_model_without_nebula_key_is_404(tmp_path, upstream):
             with pytest.raises(openai.NotFoundError) as caught:
                 await client.chat.completions.create(model=NEBULA_MODEL, messages=MESSAGES)
         assert caught.value.param == "model"
-        assert upstream.requests == []
+        assert upstream.requests_to("/v1/chat/completions") == []
 
 
 async def test_per_minute_burst_limit_is_429_with_retry_after(tmp_path, upstream):
@@ -447,7 +447,7 @@ async def test_per_minute_burst_limit_is_429_with_retry_after(tmp_path, upstream
         assert caught.value.code == "rate_limit_exceeded"
         assert 1 <= int(caught.value.response.headers["Retry-After"]) <= 60
         assert await used_today(gw.db, 29, "chat") == 1
-        assert len(upstream.requests) == 1
+        assert len(upstream.requests_to("/v1/chat/completions")) == 1
 
 
 async def test_an_expired_tier_counts_as_free(tmp_path, upstream):

@@ -60,3 +60,28 @@ def test_bad_api_values_name_the_variable(name, value):
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({name: value}, require_bot_token=False)
     assert caught.value.variable == name
+
+
+def test_client_timeout_default_range_and_junk():
+    assert Settings.from_env({}, require_bot_token=False).api_client_timeout == 10.0
+    for good, expected in (("1", 1.0), ("2.5", 2.5), ("300", 300.0)):
+        env = {"API_CLIENT_TIMEOUT": good}
+        assert Settings.from_env(env, require_bot_token=False).api_client_timeout == expected
+    for bad in ("nan", "inf", "-inf", "0", "0.5", "301", "1e400", "ten", "-5"):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env({"API_CLIENT_TIMEOUT": bad}, require_bot_token=False)
+        assert caught.value.variable == "API_CLIENT_TIMEOUT"
+        assert str(caught.value).startswith("API_CLIENT_TIMEOUT: ")
+
+
+def test_cors_origins_default_list_and_junk():
+    assert Settings.from_env({}, require_bot_token=False).api_cors_origins == ("*",)
+    env = {"API_CORS_ORIGINS": " https://App.example.com/ ,http://localhost:3000,"}
+    origins = Settings.from_env(env, require_bot_token=False).api_cors_origins
+    assert origins == ("https://app.example.com", "http://localhost:3000")
+    env = {"API_CORS_ORIGINS": "https://a.example, *"}
+    assert Settings.from_env(env, require_bot_token=False).api_cors_origins == ("*",)
+    for bad in (",", "app.example.com", "ftp://a.example", "https://a.example/path", "http://a b"):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env({"API_CORS_ORIGINS": bad}, require_bot_token=False)
+        assert caught.value.variable == "API_CORS_ORIGINS"

@@ -1,4 +1,4 @@
-"""Chat settings (issue 3): defaults, parsing and errors."""
+"""Chat settings: defaults, parsing and errors."""
 
 import pytest
 
@@ -30,9 +30,12 @@ def test_chat_settings_are_read() -> None:
             "CHAT_FIRST_TOKEN_TIMEOUT": "30",
             "CHAT_TOTAL_TIMEOUT": "90",
             "CHAT_MAX_TOKENS": "128",
+            "DOCUMENT_MAX_CHARS": "20000",
         }
     )
     assert s.chat_max_tokens == 128
+    assert s.document_max_chars == 20000
+    assert Settings.from_env({"BOT_TOKEN": TOKEN}).document_max_chars == 50_000
     assert s.system_prompt == "Be brief.\nAlways."
     assert (s.chat_history_messages, s.chat_history_chars) == (8, 4000)
     assert (s.chat_connect_timeout, s.chat_first_token_timeout, s.chat_total_timeout) == (
@@ -54,6 +57,9 @@ def test_chat_settings_are_read() -> None:
         ("CHAT_MAX_TOKENS", "100001"),
         ("CHAT_MAX_TOKENS", "-1"),
         ("CHAT_MAX_TOKENS", "lots"),
+        ("DOCUMENT_MAX_CHARS", "999"),
+        ("DOCUMENT_MAX_CHARS", "1000001"),
+        ("DOCUMENT_MAX_CHARS", "all"),
     ],
 )
 def test_bad_chat_values_name_the_variable(name: str, value: str) -> None:
@@ -74,6 +80,7 @@ def test_every_chat_variable_is_in_env_example() -> None:
         "CHAT_FIRST_TOKEN_TIMEOUT",
         "CHAT_TOTAL_TIMEOUT",
         "CHAT_MAX_TOKENS",
+        "DOCUMENT_MAX_CHARS",
     ):
         assert f"\n{name}=" in example
 

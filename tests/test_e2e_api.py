@@ -83,7 +83,7 @@ async def test_a_request_in_flight_finishes_on_sigterm(tmp_path, upstream):
                 http.post(
                     f"{url}/v1/chat/completions",
                     headers={"Authorization": f"Bearer {key}"},
-                    json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+                    json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
                 )
             )
             await wait_until(lambda: upstream.requests_to("/v1/chat/completions"))

@@ -62,24 +62,24 @@ async def test_key_from_the_bot_works_against_the_gateway(api, upstream, tmp_pat
         key = KEY_RE.search(call.text).group(1)
 
         async with sdk_client(url, key) as client:
-            reply = await client.chat.completions.create(model="m", messages=MESSAGES)
+            reply = await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
             assert reply.choices[0].message.content == "Hello through both processes"
 
             api.push_update(api.make_chat_member(CH, USER, "member", "left", chat_type="channel"))
             await api.wait_for("sendMessage", to(USER, "switched off"), timeout=30)
             with pytest.raises(openai.PermissionDeniedError) as left:
-                await client.chat.completions.create(model="m", messages=MESSAGES)
+                await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
             assert left.value.code == "not_subscribed" and "@vc_news" in left.value.message
 
             api.push_update(api.make_chat_member(CH, USER, "left", "member", chat_type="channel"))
             await api.wait_for("sendMessage", to(USER, "works again"), timeout=30)
-            await client.chat.completions.create(model="m", messages=MESSAGES)
+            await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
 
             # The bot's chat spends the same budget: 2 API calls + 1 message = 3 of 3.
             api.push_update(api.make_message(USER, "Hi bot"))
             await api.wait_for("sendMessage", to(USER, "Hello through both processes"), timeout=30)
             with pytest.raises(openai.PermissionDeniedError) as spent:
-                await client.chat.completions.create(model="m", messages=MESSAGES)
+                await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
             assert spent.value.code == "quota_exceeded"
         assert len(upstream.requests_to("/v1/chat/completions")) == 3
     finally:

@@ -37,6 +37,7 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    LabeledPrice,
     Message,
 )
 
@@ -238,7 +239,8 @@ async def test_session_members_files_overrides_and_edits() -> None:
     assert downloaded is not None and downloaded.read() == b"picture-bytes"
     assert (await bot.download(file)).read() == b"picture-bytes"  # type: ignore[union-attr]
 
-    assert (await bot.create_invoice_link("t", "d", "p", "XTR", [])).startswith("https://t.me/$")
+    price = [LabeledPrice(label="x", amount=5)]
+    assert (await bot.create_invoice_link("t", "d", "p", "XTR", price)).startswith("https://t.me/$")
     with pytest.raises(NotEmulatedError):
         await bot.get_star_transactions()
     session.responses[GetStarTransactions] = lambda method: {"transactions": []}

@@ -14,6 +14,7 @@ from bot.services.recovery import give_back_interrupted
 from bot.services.users import UserService
 from bot.texts import Translator
 from bot.tiers import CHAT, FREE, GIF, IMAGE, Limits, default_limits
+from handlers.adapters.messenger import TelegramMessenger
 from storage.db import Database
 from tests.fakes.session import RecordingSession, make_bot
 from tests.fault_helpers import locked
@@ -174,7 +175,12 @@ async def test_interrupted_requests_are_given_back_and_the_user_told(tmp_path, l
 
         session = RecordingSession()
         bot = make_bot(session, parse_mode="HTML")
-        assert await give_back_interrupted(bot, QuotaService(db, default_limits()), users) == 4
+        assert (
+            await give_back_interrupted(
+                TelegramMessenger(bot), QuotaService(db, default_limits()), users
+            )
+            == 4
+        )
         t = Translator.for_code(lang)
         sent = [(c.chat_id, c.text) for c in session.calls]
         assert sorted(sent) == sorted(
@@ -202,7 +208,12 @@ async def test_telling_a_user_who_blocked_the_bot_does_not_stop_the_start(tmp_pa
         session = RecordingSession()
         session.blocked_chats.add(10)
         bot = make_bot(session, parse_mode="HTML")
-        assert await give_back_interrupted(bot, QuotaService(db, default_limits()), users) == 2
+        assert (
+            await give_back_interrupted(
+                TelegramMessenger(bot), QuotaService(db, default_limits()), users
+            )
+            == 2
+        )
         assert [c.chat_id for c in session.calls if c not in session.failed_calls] == [11]
         assert await db.fetchval("SELECT COUNT(*) FROM quota_holds") == 0
     finally:

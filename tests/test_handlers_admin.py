@@ -7,6 +7,7 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, RefundStarPaym
 
 from bot.services import clock
 from bot.services.broadcast import Broadcaster
+from handlers.adapters.messenger import TelegramMessenger
 from tests.harness import harness
 from tests.premium_helpers import buy
 
@@ -42,7 +43,7 @@ async def test_admin_commands_do_not_exist_for_others(tmp_path):
         assert "/stats — " in h.texts()[-1] and "/broadcast — " in h.texts()[-1]
 
 
-@pytest.mark.parametrize("args", ["", "1", "1 gold 3", "1 tier1 0", "x tier1 1", "1 tier1 99999"])
+@pytest.mark.parametrize("args", ["", "1", "1 gold 3", "1 tier1 0", "1 tier1 99999", "1 tier1 ٣"])
 async def test_grant_usage(tmp_path, args):
     async with admin_harness(tmp_path) as h:
         await h.message(ADMIN, f"/grant {args}".strip())
@@ -92,12 +93,50 @@ async def test_ban_refusals(tmp_path):
     async with admin_harness(tmp_path) as h:
         await h.message(ADMIN, "/ban")
         assert "Usage: <code>/ban user_id</code>" in h.texts()[-1]
-        await h.message(ADMIN, "/unban abc")
+        await h.message(ADMIN, "/unban")
         assert "Usage: <code>/unban user_id</code>" in h.texts()[-1]
         await h.message(ADMIN, "/ban 901")
         assert h.texts()[-1] == "An admin cannot be blocked."
         await h.message(ADMIN, "/ban 4242")
         assert "No user <code>4242</code>" in h.texts()[-1]
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "9223372036854775808",  # 2**63: past SQLite's INTEGER
+        "99999999999999999999",
+        "١٢٣",  # Arabic-Indic digits: int() reads them, Telegram ids are ASCII
+        "１２",  # fullwidth digits
+        "0",
+        "-5",
+        "abc",
+        "<b>1</b>",
+    ],
+)
+async def test_an_invalid_user_id_gets_a_clear_answer(tmp_path, arg):
+    async with admin_harness(tmp_path) as h:
+        await h.message(1, "/start")
+        for command in ("/ban", "/unban", "/grant"):
+            suffix = " tier1 3" if command == "/grant" else ""
+            await h.message(ADMIN, f"{command} {arg}{suffix}")
+            answer = h.texts()[-1]
+            assert "is not a user id" in answer and "9223372036854775807" in answer
+            assert "<b>1</b>" not in answer  # the argument is shown escaped
+        assert await h.db.fetchval("SELECT COUNT(*) FROM users WHERE is_banned = 1") == 0
+        assert await h.db.fetchval("SELECT COUNT(*) FROM user_tiers") == 0
+
+
+async def test_an_invalid_user_id_is_explained_in_russian(tmp_path):
+    async with admin_harness(tmp_path) as h:
+        await h.message(ADMIN, "/ban 9223372036854775808", language_code="ru")
+        assert "не user id" in h.texts()[-1]
+
+
+async def test_the_largest_user_id_is_accepted(tmp_path):
+    async with admin_harness(tmp_path) as h:
+        await h.message(ADMIN, "/ban 9223372036854775807")
+        assert "No user <code>9223372036854775807</code>" in h.texts()[-1]
 
 
 async def test_refund_revokes_and_second_refund_is_refused(tmp_path, monkeypatch):
@@ -147,6 +186,27 @@ async def test_refund_errors(tmp_path, monkeypatch):
         assert status == "refunded"
 
 
+async def test_a_refund_that_met_a_5xx_is_not_repeated_and_can_be_asked_again(
+    tmp_path, monkeypatch
+):
+    freeze(monkeypatch, T0)
+    async with admin_harness(tmp_path) as h:
+        await buy(h, 1, "tier1", "c-5")
+        # Telegram refunded it, then answered 502: the call is not sent again by itself.
+        h.session.refunded_charges.add("c-5")
+        h.session.fail_next("refundStarPayment", status=502)
+        await h.message(ADMIN, "/refund c-5")
+        assert len(h.session.calls_of(RefundStarPayment, include_failed=True)) == 1
+        assert "went wrong" in h.texts()[-1]
+        status = await h.db.fetchval("SELECT status FROM payments WHERE charge_id = 'c-5'")
+        assert status == "credited"
+        # The admin asks again; Telegram says it is done and the record catches up.
+        await h.message(ADMIN, "/refund c-5")
+        assert "Telegram had already refunded it" in h.texts()[-1]
+        status = await h.db.fetchval("SELECT status FROM payments WHERE charge_id = 'c-5'")
+        assert status == "refunded"
+
+
 def fast_broadcaster(h, **kwargs):
     broadcaster = Broadcaster(h.db, per_second=0, **kwargs)
     h.dp.workflow_data["broadcaster"] = broadcaster
@@ -156,6 +216,24 @@ def fast_broadcaster(h, **kwargs):
 async def wait_all(broadcaster):
     while broadcaster.tasks:
         await asyncio.gather(*broadcaster.tasks.values())
+
+
+async def test_broadcast_does_not_repeat_a_send_that_met_a_5xx(tmp_path):
+    async with admin_harness(tmp_path) as h:
+        broadcaster = fast_broadcaster(h, retry_delay=0)
+        for uid in (1, 2):
+            await h.message(uid, "/start")
+        h.session.reset_calls()
+        # 502 for the admin's "started" note, then for the first recipient.
+        h.session.fail_next("sendMessage", status=502, times=2)
+        await h.message(ADMIN, "/broadcast hello")
+        await wait_all(broadcaster)
+        to_users = [
+            c for c in h.session.calls_of(SendMessage, include_failed=True) if c.chat_id != ADMIN
+        ]
+        assert sorted(c.chat_id for c in to_users) == [1, 2]  # one attempt each
+        row = await h.db.fetchone("SELECT sent, failed FROM broadcasts WHERE id = 1")
+        assert tuple(row) == (2, 1)  # users 2 and the admin; user 1 not delivered
 
 
 async def test_broadcast_skips_banned_and_marks_blocked(tmp_path):
@@ -220,14 +298,14 @@ async def test_broadcast_resumes_after_a_restart(tmp_path):
         )
         h.session.reset_calls()
         broadcaster = Broadcaster(h.db, per_second=0)
-        assert await broadcaster.resume(h.bot) == [1]
+        assert await broadcaster.resume(TelegramMessenger(h.bot)) == [1]
         await wait_all(broadcaster)
         news = [c.chat_id for c in h.session.calls_of(SendMessage) if c.text == "news"]
         assert news == [3, 4]  # the admin (900) has no users row in this test
         texts = [c.text for c in h.session.calls_of(SendMessage) if c.chat_id == ADMIN]
         assert "resumed after a restart: 2 recipients left" in texts[0]
         assert "finished: sent 4, not delivered 0" in texts[-1]
-        assert await broadcaster.resume(h.bot) == []  # done: nothing to resume
+        assert await broadcaster.resume(TelegramMessenger(h.bot)) == []  # done: nothing to resume
 
 
 async def test_broadcast_stop_saves_progress_for_the_next_start(tmp_path):
@@ -257,7 +335,7 @@ async def test_broadcast_stop_saves_progress_for_the_next_start(tmp_path):
         assert row["last_user"] == sent_to[-1]
         # Next start: the rest, nobody twice.
         resumed = Broadcaster(h.db, per_second=0)
-        await resumed.resume(h.bot)
+        await resumed.resume(TelegramMessenger(h.bot))
         await wait_all(resumed)
         assert sorted(sent_to) == [*range(1, 11), ADMIN]
         assert len(sent_to) == len(set(sent_to))
@@ -272,7 +350,7 @@ async def test_broadcast_aborts_when_telegram_refuses_the_text(tmp_path):
             "INSERT INTO broadcasts (admin_id, text, created_at) VALUES (?, '<b>broken', 0)",
             (ADMIN,),
         )
-        await broadcaster.resume(h.bot)
+        await broadcaster.resume(TelegramMessenger(h.bot))
         await wait_all(broadcaster)
         assert "stopped: Telegram refused the text" in h.texts()[-1]
         assert await h.db.fetchval("SELECT status FROM broadcasts") == "done"

@@ -33,7 +33,9 @@ async def test_premium_lists_tiers_prices_limits_and_buttons(tmp_path):
         assert "once every 7 days" in text
         assert "Your tier: <b>Free</b>" in text
         assert buttons(call) == [
+            ("🔁 Subscribe to Tier 1 — 500 ⭐ a month", "prem:sub:tier1"),
             ("Buy Tier 1 — 500 ⭐", "prem:buy:tier1"),
+            ("🔁 Subscribe to Tier 2 — 1000 ⭐ a month", "prem:sub:tier2"),
             ("Buy Tier 2 — 1000 ⭐", "prem:buy:tier2"),
             ("🎁 Try Tier 1 free for 24 h", "prem:trial:"),
         ]
@@ -109,7 +111,10 @@ async def test_lower_tier_is_not_offered_nor_sold_during_a_higher_one(tmp_path, 
         await h.message(8, "/premium")
         call = h.session.last(SendMessage)
         assert "Your tier: <b>Tier 2</b> until 2026-01-11 12:00 UTC" in call.text
-        assert buttons(call) == [("Extend Tier 2 — 1000 ⭐", "prem:buy:tier2")]
+        assert buttons(call) == [
+            ("🔁 Subscribe to Tier 2 — 1000 ⭐ a month", "prem:sub:tier2"),
+            ("Extend Tier 2 — 1000 ⭐", "prem:buy:tier2"),
+        ]
         await h.feed(h.session.make_callback(8, "prem:buy:tier1"))
         answer = h.session.last(AnswerCallbackQuery)
         assert answer.show_alert and "You have Tier 2 now" in answer.text

@@ -1,6 +1,6 @@
 import asyncio
 
-from bot.middlewares.user import InFlight
+from handlers.middlewares.user import InFlight
 
 
 async def test_shutdown_waits_for_running_handlers_but_not_forever():

@@ -150,36 +150,34 @@ async def test_task_backs_off_when_unavailable_and_still_stops(keys: KeyService)
     assert membership.calls == [1]
 
 
-class StubBot:
-    """Just send_message, answering from ``errors`` (user id -> exception)."""
-
-    def __init__(self, errors: dict | None = None) -> None:
-        self.sent: list[tuple[int, str]] = []
-        self.errors = errors or {}
-
-    async def send_message(self, chat_id: int, text: str, **kw) -> None:
-        if chat_id in self.errors:
-            raise self.errors[chat_id]
-        self.sent.append((chat_id, text))
-
-
 async def test_notices_in_the_owners_language_and_blocked_users(db: Database):
-    from aiogram.exceptions import TelegramForbiddenError, TelegramNetworkError
-    from aiogram.methods import SendMessage
-
+    from bot.services.messenger import DeliveryError, RecipientGone, Unreachable
     from bot.services.reconcile import KeyNotifier
     from bot.services.subscription import Channel
+
+    class StubMessenger:
+        def __init__(self, errors: dict[int, DeliveryError]) -> None:
+            self.errors = errors
+            self.sent: list[tuple[int, str]] = []
+
+        async def send(self, chat_id: int, text: str, *, keyboard: object = None) -> int:
+            if chat_id in self.errors:
+                raise self.errors[chat_id]
+            self.sent.append((chat_id, text))
+            return len(self.sent)
+
+        async def edit(self, chat_id: int, message_id: int, text: str) -> None:
+            raise AssertionError("not used")
 
     keys = KeyService(db)
     await add_user(db, 1)
     await add_user(db, 2)
     await add_user(db, 3)
     await db.execute("UPDATE users SET language_code = 'ru' WHERE id = 1")
-    method = SendMessage(chat_id=2, text="x")
-    bot = StubBot(
+    bot = StubMessenger(
         {
-            2: TelegramForbiddenError(method, "Forbidden: bot was blocked by the user"),
-            3: TelegramNetworkError(method, "connection reset"),
+            2: RecipientGone("Forbidden: bot was blocked by the user"),
+            3: Unreachable("connection reset", server=False),
         }
     )
     notify = KeyNotifier(bot, keys, Channel.from_setting("@vc_news"))

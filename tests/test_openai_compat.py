@@ -1,4 +1,5 @@
-"""The OpenAI-compatible chat client against httpx.MockTransport (no network)."""
+"""The OpenAI-compatible chat client (the production HTTP client) against scripted answers
+from a server on 127.0.0.1 (tests/fakes/upstream.py ScriptedUpstream)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
 
-from bot.clients import http1
-from bot.clients.openai_compat import ChatClient, Provider, RetryPolicy, Timeouts, error_text
+from bot.clients.openai_compat import ChatClient, Provider, RetryPolicy, Timeouts
+from bot.clients.upstream import error_text
 from bot.services.errors import UpstreamBusy, UpstreamError, UpstreamUnavailable
+from tests.fakes.upstream import ScriptedUpstream
 
-URL = "http://upstream.test/v1/chat/completions"
+PATH = "/v1/chat/completions"
 KEY = "sk-operator-secret-123"
 
 
@@ -91,17 +93,35 @@ class Sleeps:
         self.calls.append(seconds)
 
 
-def make_client(
-    handler: Callable[[httpx.Request], httpx.Response],
-    *,
-    timeouts: Timeouts | None = None,
-    retry: RetryPolicy | None = None,
-    sleeps: Sleeps | None = None,
-    key: str | None = KEY,
-) -> ChatClient:
-    http = http1.HttpxPool(httpx.AsyncClient(transport=httpx.MockTransport(handler)))
-    provider = Provider("visioncraft", "VisionCraft", URL, key)
-    return ChatClient(http, provider, timeouts=timeouts, retry=retry, sleep=sleeps or Sleeps())
+class ClientFactory(Protocol):
+    def __call__(
+        self,
+        handler: Callable[[httpx.Request], httpx.Response],
+        *,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        sleeps: Sleeps | None = None,
+        key: str | None = KEY,
+    ) -> ChatClient: ...
+
+
+@pytest.fixture
+def make_client(scripted: ScriptedUpstream, http: httpx.AsyncClient) -> ClientFactory:
+    """A chat client on the production HTTP client; ``handler`` writes the server's answers."""
+
+    def make(
+        handler: Callable[[httpx.Request], httpx.Response],
+        *,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        sleeps: Sleeps | None = None,
+        key: str | None = KEY,
+    ) -> ChatClient:
+        scripted.responder = handler
+        provider = Provider("visioncraft", "VisionCraft", scripted.url + PATH, key)
+        return ChatClient(http, provider, timeouts=timeouts, retry=retry, sleep=sleeps or Sleeps())
+
+    return make
 
 
 async def collect(client: ChatClient, **params: Any) -> list[str]:
@@ -113,12 +133,12 @@ async def collect(client: ChatClient, **params: Any) -> list[str]:
 # -- streaming --------------------------------------------------------------------------------
 
 
-async def test_stream_yields_pieces_and_sends_the_request() -> None:
+async def test_stream_yields_pieces_and_sends_the_request(make_client: ClientFactory) -> None:
     recorder = Recorder(stream_response(sse(chunk("Hel"), chunk("lo"), chunk("", "stop"))))
     client = make_client(recorder)
     assert await collect(client, temperature=0.5) == ["Hel", "lo"]
     [request] = recorder.requests
-    assert str(request.url) == URL
+    assert request.url.path == PATH
     assert request.headers["authorization"] == f"Bearer {KEY}"
     assert recorder.bodies() == [
         {
@@ -130,7 +150,9 @@ async def test_stream_yields_pieces_and_sends_the_request() -> None:
     ]
 
 
-async def test_stream_handles_split_chunks_comments_and_multiline_data() -> None:
+async def test_stream_handles_split_chunks_comments_and_multiline_data(
+    make_client: ClientFactory,
+) -> None:
     raw = sse(
         b": keep-alive\n\n",
         chunk("A"),
@@ -149,18 +171,18 @@ async def test_stream_handles_split_chunks_comments_and_multiline_data() -> None
     assert await collect(client) == ["A", "B", "C", "D"]
 
 
-async def test_stream_without_api_key_sends_no_authorization() -> None:
+async def test_stream_without_api_key_sends_no_authorization(make_client: ClientFactory) -> None:
     recorder = Recorder(stream_response(sse(chunk("x"))))
     await collect(make_client(recorder, key=None))
     assert "authorization" not in recorder.requests[0].headers
 
 
-async def test_stream_accepts_finish_reason_without_done() -> None:
+async def test_stream_accepts_finish_reason_without_done(make_client: ClientFactory) -> None:
     client = make_client(Recorder(stream_response(sse(chunk("ok", "stop"), done=False))))
     assert await collect(client) == ["ok"]
 
 
-async def test_stream_falls_back_to_plain_json() -> None:
+async def test_stream_falls_back_to_plain_json(make_client: ClientFactory) -> None:
     client = make_client(Recorder(json_response(completion("whole answer"))))
     assert await collect(client) == ["whole answer"]
 
@@ -175,7 +197,9 @@ async def test_stream_falls_back_to_plain_json() -> None:
         (b"<html>502 Bad Gateway</html>", "stream ended without [DONE]"),
     ],
 )
-async def test_stream_garbage_is_an_upstream_error(body: bytes, reason: str) -> None:
+async def test_stream_garbage_is_an_upstream_error(
+    make_client: ClientFactory, body: bytes, reason: str
+) -> None:
     client = make_client(Recorder(stream_response(body)))
     with pytest.raises(UpstreamError) as info:
         await collect(client)
@@ -183,7 +207,7 @@ async def test_stream_garbage_is_an_upstream_error(body: bytes, reason: str) -> 
     assert info.value.params == {"provider": "VisionCraft", "reason": reason}
 
 
-async def test_broken_stream_after_tokens_is_an_upstream_error() -> None:
+async def test_broken_stream_after_tokens_is_an_upstream_error(make_client: ClientFactory) -> None:
     async def body() -> AsyncIterator[bytes]:
         yield sse(chunk("first "), done=False)
         raise httpx.ReadError("connection reset")
@@ -197,7 +221,7 @@ async def test_broken_stream_after_tokens_is_an_upstream_error() -> None:
     assert got == ["first "]
 
 
-async def test_first_token_timeout_ignores_keep_alives() -> None:
+async def test_first_token_timeout_ignores_keep_alives(make_client: ClientFactory) -> None:
     async def body() -> AsyncIterator[bytes]:
         while True:
             yield b": keep-alive\n\n"
@@ -210,7 +234,7 @@ async def test_first_token_timeout_ignores_keep_alives() -> None:
         await collect(client)
 
 
-async def test_total_timeout_after_tokens() -> None:
+async def test_total_timeout_after_tokens(make_client: ClientFactory) -> None:
     async def body() -> AsyncIterator[bytes]:
         while True:
             yield sse(chunk("."), done=False)
@@ -227,7 +251,9 @@ async def test_total_timeout_after_tokens() -> None:
     assert got  # some text arrived before the deadline
 
 
-async def test_cancelling_the_consumer_closes_the_upstream_stream() -> None:
+async def test_cancelling_the_consumer_closes_the_upstream_stream(
+    make_client: ClientFactory,
+) -> None:
     closed = asyncio.Event()
 
     async def body() -> AsyncIterator[bytes]:
@@ -259,7 +285,7 @@ async def test_cancelling_the_consumer_closes_the_upstream_stream() -> None:
 
 @pytest.mark.parametrize("status", [401, 402, 403])
 async def test_auth_errors_are_unavailable_and_logged_for_the_operator(
-    status: int, caplog: pytest.LogCaptureFixture
+    make_client: ClientFactory, status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     recorder = Recorder(json_response({"error": {"message": "Invalid API key"}}, status))
     client = make_client(recorder)
@@ -273,7 +299,7 @@ async def test_auth_errors_are_unavailable_and_logged_for_the_operator(
     assert KEY not in caplog.text
 
 
-async def test_429_with_long_retry_after_is_busy_at_once() -> None:
+async def test_429_with_long_retry_after_is_busy_at_once(make_client: ClientFactory) -> None:
     recorder = Recorder(json_response({"error": "slow down"}, 429, **{"Retry-After": "42"}))
     with pytest.raises(UpstreamBusy) as info:
         await collect(make_client(recorder))
@@ -281,7 +307,7 @@ async def test_429_with_long_retry_after_is_busy_at_once() -> None:
     assert len(recorder.requests) == 1
 
 
-async def test_429_short_retry_after_is_retried_then_succeeds() -> None:
+async def test_429_short_retry_after_is_retried_then_succeeds(make_client: ClientFactory) -> None:
     sleeps = Sleeps()
     recorder = Recorder(
         json_response({}, 429, **{"Retry-After": "2"}),
@@ -292,7 +318,7 @@ async def test_429_short_retry_after_is_retried_then_succeeds() -> None:
     assert sleeps.calls == [2.0]
 
 
-async def test_429_every_time_ends_busy_after_the_attempts() -> None:
+async def test_429_every_time_ends_busy_after_the_attempts(make_client: ClientFactory) -> None:
     sleeps = Sleeps()
     recorder = Recorder(json_response({}, 429, **{"Retry-After": "1"}))
     client = make_client(recorder, sleeps=sleeps, retry=RetryPolicy(attempts=3, backoff=0.25))
@@ -303,7 +329,7 @@ async def test_429_every_time_ends_busy_after_the_attempts() -> None:
     assert sleeps.calls == [1.0, 1.0]
 
 
-async def test_429_without_retry_after_uses_a_default() -> None:
+async def test_429_without_retry_after_uses_a_default(make_client: ClientFactory) -> None:
     recorder = Recorder(json_response({}, 429))
     client = make_client(recorder, retry=RetryPolicy(attempts=1))
     with pytest.raises(UpstreamBusy) as info:
@@ -312,7 +338,7 @@ async def test_429_without_retry_after_uses_a_default() -> None:
 
 
 @pytest.mark.parametrize("status", [502, 503])
-async def test_502_503_are_retried_with_backoff(status: int) -> None:
+async def test_502_503_are_retried_with_backoff(make_client: ClientFactory, status: int) -> None:
     sleeps = Sleeps()
     recorder = Recorder(
         text_response("<html>bad gateway</html>", status),
@@ -325,7 +351,7 @@ async def test_502_503_are_retried_with_backoff(status: int) -> None:
 
 
 @pytest.mark.parametrize("status", [500, 504, 400, 404])
-async def test_other_errors_are_not_retried(status: int) -> None:
+async def test_other_errors_are_not_retried(make_client: ClientFactory, status: int) -> None:
     recorder = Recorder(text_response("<html>oops</html>", status))
     with pytest.raises(UpstreamError) as info:
         await collect(make_client(recorder))
@@ -334,41 +360,41 @@ async def test_other_errors_are_not_retried(status: int) -> None:
     assert len(recorder.requests) == 1
 
 
-async def test_502_every_time_is_an_upstream_error() -> None:
+async def test_502_every_time_is_an_upstream_error(make_client: ClientFactory) -> None:
     recorder = Recorder(text_response("bad", 502, "text/plain"))
     with pytest.raises(UpstreamError, match="HTTP 502"):
         await collect(make_client(recorder))
     assert len(recorder.requests) == 3
 
 
-async def test_connection_errors_are_retried() -> None:
+async def test_connection_errors_are_retried(make_client: ClientFactory) -> None:
     sleeps = Sleeps()
     recorder = Recorder(connect_error, stream_response(sse(chunk("up"))))
     assert await collect(make_client(recorder, sleeps=sleeps)) == ["up"]
     assert len(recorder.requests) == 2
 
 
-async def test_connection_errors_every_time() -> None:
+async def test_connection_errors_every_time(make_client: ClientFactory) -> None:
     recorder = Recorder(connect_error)
     with pytest.raises(UpstreamError, match="cannot connect"):
         await collect(make_client(recorder))
     assert len(recorder.requests) == 3
 
 
-async def test_read_timeout_before_headers_is_not_retried() -> None:
+async def test_read_timeout_before_headers_is_not_retried(make_client: ClientFactory) -> None:
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("no answer", request=request)
 
     recorder = Recorder(slow)
-    with pytest.raises(UpstreamError, match="no response in time"):
-        await collect(make_client(recorder))
+    with pytest.raises(UpstreamError, match="no answer in time"):
+        await collect(make_client(recorder, timeouts=Timeouts(first_token=0.3)))
     assert len(recorder.requests) == 1
 
 
 # -- complete() -------------------------------------------------------------------------------
 
 
-async def test_complete_returns_the_message() -> None:
+async def test_complete_returns_the_message(make_client: ClientFactory) -> None:
     recorder = Recorder(json_response(completion("Paris.")))
     client = make_client(recorder)
     assert await client.complete("m2", [{"role": "user", "content": "capital?"}]) == "Paris."
@@ -384,7 +410,7 @@ async def test_complete_returns_the_message() -> None:
         (json_response(completion("")), "empty answer"),
     ],
 )
-async def test_complete_garbage(responder: Any, reason: str) -> None:
+async def test_complete_garbage(make_client: ClientFactory, responder: Any, reason: str) -> None:
     client = make_client(Recorder(responder))
     with pytest.raises(UpstreamError) as info:
         await client.complete("m", [])
@@ -413,7 +439,7 @@ def test_error_text_keeps_each_callers_limit() -> None:
     assert len(error_text(payload, 300)) == 300  # the HTTP API's upstream log line
 
 
-async def test_complete_error_message_whitespace_is_collapsed() -> None:
+async def test_complete_error_message_whitespace_is_collapsed(make_client: ClientFactory) -> None:
     client = make_client(Recorder(json_response({"error": {"message": "bad\n\n  model"}})))
     with pytest.raises(UpstreamError) as info:
         await client.complete("m", [])

@@ -1,6 +1,6 @@
-"""The pieces that made the bot fast (bench/) and crash-safe, each on its own: the JSON Bot
-API session, kept response types, magic filters evaluated in place, the payment journal
-(polling and webhook)."""
+"""The pieces that keep the bot fast (bench/) and crash-safe, each on its own: the Bot API
+session (stock aiogram, reading getUpdates one update at a time), kept response types, the
+payment journal (polling and webhook) and the webhook's bound on updates in flight."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from aiogram import Bot, Dispatcher, F, Router
+from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
@@ -22,18 +22,17 @@ from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from aiohttp import ClientSession, web
 
-from bot.clients.telegram import JsonAiohttpSession
-from bot.dispatch import inline_magic_filters
-from bot.middlewares.response_types import KeepResponseTypes
-from bot.payment_journal import JournalingRequestHandler, PaymentJournal
 from bot.services.payments import PaymentService
 from bot.services.users import UserService
+from handlers.adapters.payment_journal import PaymentJournal
+from handlers.adapters.session import TolerantAiohttpSession
+from handlers.adapters.webhook import WebhookHandler
+from handlers.middlewares.response_types import KeepResponseTypes
 from storage.db import Database
 from tests.conftest import TOKEN, make_settings
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.session import RecordingSession, make_bot, to_update
+from tests.fakes.session import RecordingSession, make_bot
 from tests.fakes.upstream import make_png
-from tests.harness import harness
 
 
 class TypedFakeAPI(FakeBotAPI):
@@ -55,11 +54,11 @@ async def api():
 
 
 def json_bot(api: FakeBotAPI) -> Bot:
-    session = JsonAiohttpSession(api=TelegramAPIServer.from_base(api.url))
+    session = TolerantAiohttpSession(api=TelegramAPIServer.from_base(api.url))
     return Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 
 
-async def test_calls_without_files_are_sent_as_json(api):
+async def test_calls_are_sent_and_answers_read_as_usual(api):
     bot = json_bot(api)
     try:
         keyboard = InlineKeyboardBuilder()
@@ -74,7 +73,6 @@ async def test_calls_without_files_are_sent_as_json(api):
         assert call["reply_markup"] == {
             "inline_keyboard": [[{"text": "Go", "callback_data": "go:1"}]]
         }
-        assert ("sendMessage", "application/json") in api.content_types
     finally:
         await bot.session.close()
 
@@ -117,44 +115,6 @@ async def test_response_types_are_kept_alive():
     del pinned
     gc.collect()
     assert ref() is not None and Response[method.__returning__] is ref()
-
-
-async def test_magic_filters_run_in_place_and_still_filter(monkeypatch):
-    router = Router()
-    seen: list[str] = []
-
-    @router.message(F.text == "yes", F.chat.type == "private")
-    async def handler(message: Message) -> None:
-        seen.append(message.text or "")
-
-    dp = Dispatcher()
-    dp.include_router(router)
-    assert inline_magic_filters(dp) == 2
-    assert inline_magic_filters(dp) == 0  # a second call changes nothing
-
-    async def no_threads(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a filter went to a worker thread")
-
-    monkeypatch.setattr(asyncio, "to_thread", no_threads)
-    session = RecordingSession()
-    bot = make_bot(session)
-    await dp.feed_update(bot, to_update(session.make_message(1, "yes"), bot))
-    await dp.feed_update(bot, to_update(session.make_message(1, "no"), bot))
-    assert seen == ["yes"]
-
-
-async def test_every_magic_filter_of_the_bot_runs_in_place(tmp_path):
-    async with harness(tmp_path) as h:
-
-        def filters(router: Router):
-            for observer in router.observers.values():
-                for handler in observer.handlers:
-                    yield from handler.filters or ()
-            for sub in router.sub_routers:
-                yield from filters(sub)
-
-        magic = [f for f in filters(h.dp) if f.magic is not None]
-        assert magic and all(f.awaitable for f in magic)
 
 
 # -- the payment journal -------------------------------------------------------------------
@@ -218,7 +178,7 @@ async def webhook_server(
     payments, dp: Dispatcher, session: RecordingSession, **options: Any
 ) -> AsyncIterator[str]:
     """bot.app's webhook handler (secret ``s3cret``) on 127.0.0.1; yields its URL."""
-    handler = JournalingRequestHandler(
+    handler = WebhookHandler(
         journal=PaymentJournal(payments, UserService(payments.db)),
         dispatcher=dp,
         bot=make_bot(session),
@@ -226,7 +186,7 @@ async def webhook_server(
         **options,
     )
     app = web.Application()
-    handler.register(app, path="/hook")
+    handler.register(app, "/hook")
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -323,3 +283,14 @@ async def test_webhook_handles_at_most_max_in_flight_updates_at_once(payments):
             assert handled[-1] == "three"
         finally:
             release.set()  # before the server stops: it waits for its handlers
+
+
+async def test_webhook_refuses_what_is_not_a_json_update(payments):
+    session = RecordingSession()
+    async with webhook_server(payments, Dispatcher(), session) as url, ClientSession() as http:
+        right = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+        for body in (b"{not json", b"[1, 2]"):
+            async with http.post(url, data=body, headers=right) as resp:
+                assert resp.status == 400
+        async with http.post(url, data=b"{not json", headers={}) as resp:
+            assert resp.status == 401  # the secret is checked before the body is read

@@ -4,9 +4,10 @@ import asyncio
 
 from aiogram.methods import SendMessage, SetMyCommands
 
-from bot.premium_jobs import start_premium_jobs, stop_premium_jobs
 from bot.services import clock
 from bot.services.reminders import Reminders
+from handlers.adapters.jobs import start_premium_jobs, stop_premium_jobs
+from handlers.adapters.messenger import TelegramMessenger
 from tests.harness import harness
 from tests.premium_helpers import buttons, request_invoice
 
@@ -31,14 +32,18 @@ async def test_reminder_once_a_day_before_expiry(tmp_path, monkeypatch):
         await grant(h, 2, "tier2", 30, language="ru")
         h.session.reset_calls()
         reminders = Reminders(h.db)
-        assert await reminders.run_once(h.bot, now=T0) == 0  # two days left: not yet
-        assert await reminders.run_once(h.bot, now=T0 + DAY + HOUR) == 1
+        assert (
+            await reminders.run_once(TelegramMessenger(h.bot), now=T0) == 0
+        )  # two days left: not yet
+        assert await reminders.run_once(TelegramMessenger(h.bot), now=T0 + DAY + HOUR) == 1
         call = h.session.last(SendMessage)
         assert call.chat_id == 1
         assert "Your Tier 1 ends on 2026-01-03 12:00 UTC (in 23 h 0 min)" in call.text
         assert buttons(call) == [("⭐ Premium", "prem:show:")]
-        assert await reminders.run_once(h.bot, now=T0 + DAY + 2 * HOUR) == 0  # once only
-        assert await reminders.run_once(h.bot, now=T0 + 29 * DAY + HOUR) == 1
+        assert (
+            await reminders.run_once(TelegramMessenger(h.bot), now=T0 + DAY + 2 * HOUR) == 0
+        )  # once only
+        assert await reminders.run_once(TelegramMessenger(h.bot), now=T0 + 29 * DAY + HOUR) == 1
         assert "заканчивается" in h.session.last(SendMessage).text
 
 
@@ -47,10 +52,10 @@ async def test_a_new_period_gets_a_new_reminder(tmp_path, monkeypatch):
     async with harness(tmp_path) as h:
         await grant(h, 1, "tier1", 1)
         reminders = Reminders(h.db)
-        assert await reminders.run_once(h.bot, now=T0 + HOUR) == 1
+        assert await reminders.run_once(TelegramMessenger(h.bot), now=T0 + HOUR) == 1
         await h.dp.workflow_data["payments"].grant(1, "tier1", 1)  # extended by a day
-        assert await reminders.run_once(h.bot, now=T0 + 2 * HOUR) == 0
-        assert await reminders.run_once(h.bot, now=T0 + DAY + HOUR) == 1
+        assert await reminders.run_once(TelegramMessenger(h.bot), now=T0 + 2 * HOUR) == 0
+        assert await reminders.run_once(TelegramMessenger(h.bot), now=T0 + DAY + HOUR) == 1
 
 
 async def test_no_reminder_for_trials_expired_banned_or_blocked(tmp_path, monkeypatch):
@@ -64,9 +69,11 @@ async def test_no_reminder_for_trials_expired_banned_or_blocked(tmp_path, monkey
         h.session.blocked_chats.add(3)
         h.session.reset_calls()
         reminders = Reminders(h.db)
-        assert await reminders.run_once(h.bot, now=T0 + HOUR) == 0
+        assert await reminders.run_once(TelegramMessenger(h.bot), now=T0 + HOUR) == 0
         assert await h.db.fetchval("SELECT blocked_bot FROM users WHERE id = 3") == 1
-        assert await reminders.run_once(h.bot, now=T0 + 2 * DAY) == 0  # expired: nothing
+        assert (
+            await reminders.run_once(TelegramMessenger(h.bot), now=T0 + 2 * DAY) == 0
+        )  # expired: nothing
 
 
 async def test_reminder_task_starts_and_stops(tmp_path, monkeypatch):
@@ -83,7 +90,7 @@ async def test_reminder_task_starts_and_stops(tmp_path, monkeypatch):
             return count
 
         reminders.run_once = run_once
-        reminders.start(h.bot)
+        reminders.start(TelegramMessenger(h.bot))
         await sent.wait()
         await reminders.stop()
         assert reminders._task is None

@@ -21,7 +21,7 @@ from storage import db as db_module
 from storage import retention as retention_repo
 from storage import sqlite as sqlite_module
 from storage.db import Database
-from storage.migrations import LATEST, migrate
+from storage.migrations import LATEST, MIGRATIONS, migrate
 from storage.sqlite import statement_name
 from tests.test_key_reconcile import Clock, FakeMembership, reconciler
 from tests.test_keys_service import NOW, add_user
@@ -30,10 +30,29 @@ TOKEN = "123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 
 # ------------------------------------------------------------------------------- migration
-async def test_a_version_2_database_upgrades_in_place(tmp_path: Path):
+INDEXES = {
+    "usage_daily_day",
+    "user_tiers_expires",
+    "api_keys_recheck",
+    "payments_payload",
+    "invoices_created",
+    "users_flags",
+    "api_keys_active",
+}
+
+
+def test_the_indexes_come_after_the_subscriptions():
+    # Databases at version 3 (subscriptions) exist: the indexes are the next number, not 3.
+    assert LATEST == 4
+    assert "star_subscriptions" in MIGRATIONS[2]
+    assert "usage_daily_day" in MIGRATIONS[3]
+
+
+@pytest.mark.parametrize("start", [2, 3])
+async def test_an_older_database_upgrades_in_place(tmp_path: Path, start: int):
     path = tmp_path / "old.sqlite3"
     conn = await sqlite_module.connect(path)
-    await migrate(conn, target=2)
+    await migrate(conn, target=start)
     await conn.execute(
         "INSERT INTO users (id, first_name, created_at, updated_at) VALUES (1, 'A', 1, 1)"
     )
@@ -41,23 +60,20 @@ async def test_a_version_2_database_upgrades_in_place(tmp_path: Path):
         "INSERT INTO api_keys (user_id, key_hash, prefix, created_at, checked_at) "
         "VALUES (1, 'h', 'sk-1', 1, NULL)"
     )
+    names = {
+        r[0]
+        for r in await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'index'")
+    }
+    assert not INDEXES & names
     await conn.close()
 
     db = await Database(path, maintenance=False).connect()
     try:
-        assert await db.fetchval("PRAGMA user_version") == LATEST == 3
+        assert await db.fetchval("PRAGMA user_version") == LATEST
         names = {
             r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'index'")
         }
-        assert {
-            "usage_daily_day",
-            "user_tiers_expires",
-            "api_keys_recheck",
-            "payments_payload",
-            "invoices_created",
-            "users_flags",
-            "api_keys_active",
-        } <= names
+        assert INDEXES | {"star_subscriptions_user"} <= names
         # A key never checked is the oldest of all, inside the re-check's index range.
         assert await db.fetchval("SELECT checked_at FROM api_keys WHERE user_id = 1") == 0
         assert await db.fetchval("SELECT first_name FROM users WHERE id = 1") == "A"
@@ -103,6 +119,28 @@ async def test_a_slow_statement_is_logged_by_name_without_its_values(
     assert any("(off-loop): SELECT usage_daily" in line for line in lines)
     assert all(r.levelno == logging.WARNING for r in caplog.records if r.name == "storage.slow")
     assert not any(secret in line for line in lines)
+
+
+async def test_one_measurement_feeds_the_metric_and_the_slow_log(db: Database, monkeypatch, caplog):
+    reported: list[tuple[str, float]] = []
+    monkeypatch.setattr(sqlite_module, "on_statement", lambda sql, s: reported.append((sql, s)))
+    monkeypatch.setattr(sqlite_module, "SLOW_STATEMENT_S", 0.0)
+    with caplog.at_level(logging.WARNING, logger="storage.slow"):
+        await db.fetchall("SELECT COUNT(*) FROM users WHERE id > ?", (0,))
+        async with db.snapshot() as conn:
+            cursor = await conn.execute("SELECT user_id FROM api_keys WHERE user_id > ?", (0,))
+            await cursor.fetchall()
+        await db.read_off_loop("SELECT COUNT(*) FROM usage_daily")
+    lines = [r.getMessage() for r in caplog.records if r.name == "storage.slow"]
+    sqls = [sql for sql, _ in reported]
+    # Each statement on the loop is reported once (its rows fetched later are not a second
+    # statement); the off-loop read is logged but is not event-loop time.
+    assert sqls.count("SELECT COUNT(*) FROM users WHERE id > ?") == 1
+    assert sqls.count("SELECT user_id FROM api_keys WHERE user_id > ?") == 1
+    assert not any("usage_daily" in sql for sql in sqls)
+    assert all(seconds >= 0 for _, seconds in reported)
+    assert any("(loop): SELECT users" in line for line in lines)
+    assert any("(off-loop): SELECT usage_daily" in line for line in lines)
 
 
 async def test_fast_statements_are_not_logged(db: Database, caplog):
@@ -199,6 +237,7 @@ async def test_stats_read_off_the_loop(db: Database, monkeypatch):
     stats = await AdminService(db).stats(now=NOW)
     assert stats.users == 1
     assert "SELECT users" in seen and "SELECT usage_daily" in seen
+    assert "SELECT star_subscriptions" in seen  # the subscriber figures too
 
 
 # ------------------------------------------------------------------------------- retention

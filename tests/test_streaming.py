@@ -8,7 +8,7 @@ import random
 from aiogram.methods import DeleteMessage, EditMessageText, SendMessage, SendMessageDraft
 
 from bot.services.markdown import render, split_markdown
-from bot.services.streaming import DraftWriter, EditWriter
+from handlers.adapters.streaming import DraftWriter, EditWriter
 from tests.fakes.session import RecordingSession, make_bot
 from tests.fakes.telegram_rules import parse_html
 

@@ -26,9 +26,9 @@ from aiogram.types import (
 from bot.services.subscription import (
     Channel,
     MembershipUnavailable,
-    TelegramMembership,
     is_member_status,
 )
+from handlers.adapters.membership import TelegramMembership
 
 BOT_ID = 42
 CHANNEL_ID = -1001234567890

@@ -1,4 +1,5 @@
-"""The VisionCraft image client against httpx.MockTransport: every answer is checked."""
+"""The VisionCraft image client (on the production HTTP client) against scripted answers from a
+server on 127.0.0.1: every answer is checked."""
 
 import json
 import logging
@@ -14,12 +15,18 @@ from tests.media_samples import gif, mp4, png
 KEY = "operator-secret-key-123"
 
 
-def client_for(handler, *, key: str | None = KEY, max_bytes: int = 50 * 1024 * 1024):
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return ImageClient(http, "http://vc.test/", key, timeout=60, max_bytes=max_bytes)
+@pytest.fixture
+def client_for(scripted, http):
+    """An image client on the production HTTP client; ``handler`` writes the answers."""
+
+    def make(handler, *, key=KEY, max_bytes=50 * 1024 * 1024, timeout=60.0):
+        scripted.responder = handler
+        return ImageClient(http, scripted.url + "/", key, timeout=timeout, max_bytes=max_bytes)
+
+    return make
 
 
-async def test_generate_image_sends_the_token_and_returns_checked_bytes():
+async def test_generate_image_sends_the_token_and_returns_checked_bytes(client_for):
     seen = {}
     image = png(768, 1024)
 
@@ -29,14 +36,14 @@ async def test_generate_image_sends_the_token_and_returns_checked_bytes():
         return httpx.Response(200, content=image, headers={"content-type": "image/png"})
 
     media = await client_for(handler).generate_image({"model": "sdxl-base", "prompt": "a fox"})
-    assert seen["url"] == "http://vc.test/sd"
+    assert seen["url"].endswith("/sd")
     assert seen["body"] == {"model": "sdxl-base", "prompt": "a fox", "token": KEY}
     assert media.data == image
     assert (media.content_type, media.info.width, media.info.height) == ("image/png", 768, 1024)
     assert media.filename("image") == "image.png"
 
 
-async def test_generate_gif_accepts_gif_and_mp4():
+async def test_generate_gif_accepts_gif_and_mp4(client_for):
     bodies = iter([gif(), mp4()])
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -58,7 +65,9 @@ async def test_generate_gif_accepts_gif_and_mp4():
         (b"\x89PNG", "text/plain"),  # truncated signature
     ],
 )
-async def test_a_200_that_is_not_an_image_is_an_upstream_failure(body, content_type, caplog):
+async def test_a_200_that_is_not_an_image_is_an_upstream_failure(
+    client_for, body, content_type, caplog
+):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=body, headers={"content-type": content_type})
 
@@ -71,7 +80,7 @@ async def test_a_200_that_is_not_an_image_is_an_upstream_failure(body, content_t
     assert content_type in caplog.text
 
 
-async def test_the_gif_endpoint_must_send_an_animation():
+async def test_the_gif_endpoint_must_send_an_animation(client_for):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=png())
 
@@ -90,7 +99,7 @@ async def test_the_gif_endpoint_must_send_an_animation():
         (502, UpstreamError),
     ],
 )
-async def test_status_codes(status, error):
+async def test_status_codes(client_for, status, error):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(status, json={"detail": "nope"})
 
@@ -98,7 +107,7 @@ async def test_status_codes(status, error):
         await client_for(handler).generate_image({"model": "m", "prompt": "p"})
 
 
-async def test_429_carries_retry_after():
+async def test_429_carries_retry_after(client_for):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(429, headers={"retry-after": "17"}, text="slow down")
 
@@ -107,12 +116,12 @@ async def test_429_carries_retry_after():
     assert caught.value.params["retry_in"] == 17
 
 
-async def test_timeouts_and_transport_errors():
+async def test_timeouts_and_transport_errors(client_for):
     def read_timeout(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
     with pytest.raises(GenerationTimeout) as caught:
-        await client_for(read_timeout).generate_image({"model": "m", "prompt": "p"})
+        await client_for(read_timeout, timeout=0.3).generate_image({"model": "m", "prompt": "p"})
     assert caught.value.params["minutes"] == 1
 
     def connect_timeout(request: httpx.Request) -> httpx.Response:
@@ -129,7 +138,7 @@ async def test_timeouts_and_transport_errors():
         await client_for(refused).generate_image({"model": "m", "prompt": "p"})
 
 
-async def test_an_oversized_answer_is_refused():
+async def test_an_oversized_answer_is_refused(client_for):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=png() + b"\x00" * 5000)
 
@@ -137,7 +146,7 @@ async def test_an_oversized_answer_is_refused():
         await client_for(handler, max_bytes=1000).generate_image({"model": "m", "prompt": "p"})
 
 
-async def test_without_a_key_nothing_is_sent(caplog):
+async def test_without_a_key_nothing_is_sent(client_for, caplog):
     def handler(request: httpx.Request) -> httpx.Response:
         raise AssertionError("no request expected")
 
@@ -148,7 +157,7 @@ async def test_without_a_key_nothing_is_sent(caplog):
     assert "VISIONCRAFT_API_KEY" in caplog.text
 
 
-async def test_lists():
+async def test_lists(client_for):
     answers = {
         "/sd/models": httpx.Response(200, json=["sdxl-base", "deliberate_v2", "sdxl-base", " "]),
         "/sd/samplers": httpx.Response(200, json={"samplers": ["Euler a", "Euler"]}),
@@ -174,7 +183,7 @@ async def test_lists():
         httpx.Response(200, json="sdxl-base"),
     ],
 )
-async def test_bad_lists_are_upstream_errors(response):
+async def test_bad_lists_are_upstream_errors(client_for, response):
     def handler(request: httpx.Request) -> httpx.Response:
         return response
 
@@ -182,7 +191,7 @@ async def test_bad_lists_are_upstream_errors(response):
         await client_for(handler).list_models()
 
 
-async def test_list_transport_error():
+async def test_list_transport_error(client_for):
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 

@@ -1,9 +1,8 @@
-"""Upstream clients. They take an HTTP client and a base URL, so tests point them at a local
-fake server or an ``httpx.MockTransport``.
+"""Upstream clients, created once and closed at shutdown, for both fronts.
 
-Chat requests (the hot path, in both fronts) go through :class:`bot.clients.http1.Pool`;
-everything else through one shared ``httpx.AsyncClient``. Given a ``transport`` (tests),
-chat goes through that httpx client too (:class:`bot.clients.http1.HttpxPool`).
+Every upstream call goes through one ``httpx.AsyncClient`` (aiohttp's pool underneath, see
+:func:`bot.clients.upstream.new_http_client`). Tests point the clients at the fake upstream on
+127.0.0.1 through the settings' URLs, or give ``Clients.create`` an httpx transport.
 """
 
 from __future__ import annotations
@@ -12,11 +11,14 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bot.clients import http1
 from bot.clients.openai_compat import ChatClient, chat_clients
-from bot.clients.transport import AiohttpTransport
+from bot.clients.upstream import new_http_client
 from bot.clients.visioncraft import ImageClient
 from bot.config import Settings
+
+# Upstream connections open at once (kept alive between requests): enough for the gateway's
+# concurrent streams; a request past it waits for a free one up to its connect timeout.
+MAX_CONNECTIONS = 256
 
 
 @dataclass(slots=True)
@@ -24,43 +26,30 @@ class Clients:
     """Long-lived HTTP clients, created once and closed at shutdown."""
 
     http: httpx.AsyncClient
-    chat: dict[str, ChatClient] = field(default_factory=dict)  # by provider (issue 3)
+    chat: dict[str, ChatClient] = field(default_factory=dict)  # by provider
     images: ImageClient | None = None  # VisionCraft /sd and /text2gif
-    chat_http: http1.Pool | http1.HttpxPool | None = None
 
     @classmethod
-    def create(cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
-        http = httpx.AsyncClient(
-            # aiohttp underneath (see bot.clients.transport): up to 200 connections, kept alive.
-            transport=transport or AiohttpTransport(limit=200),
-            timeout=httpx.Timeout(connect=10.0, read=120.0, write=30.0, pool=30.0),
-            headers={"User-Agent": "visioncraft-bot/0.1"},
-            follow_redirects=False,
-        )
-        chat_http: http1.Pool | http1.HttpxPool
-        if transport is not None:
-            chat_http = http1.HttpxPool(
-                http,
-                connect_timeout=settings.chat_connect_timeout,
-                read_timeout=settings.chat_first_token_timeout,
+    def create(
+        cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> Clients:
+        if transport is None:
+            http = new_http_client(
+                max_connections=MAX_CONNECTIONS, user_agent="visioncraft-bot/0.1"
             )
-        else:
-            chat_http = http1.Pool(
-                connect_timeout=settings.chat_connect_timeout,
-                read_timeout=settings.chat_first_token_timeout,
-                limit=200,
+        else:  # tests: an in-process transport instead of the network
+            http = httpx.AsyncClient(
+                transport=transport,
                 headers={"User-Agent": "visioncraft-bot/0.1"},
+                follow_redirects=False,
             )
         return cls(
             http=http,
-            chat=chat_clients(chat_http, settings),
+            chat=chat_clients(http, settings),
             images=image_client(settings, http),
-            chat_http=chat_http,
         )
 
     async def close(self) -> None:
-        if isinstance(self.chat_http, http1.Pool):
-            await self.chat_http.close()
         await self.http.aclose()
 
 

@@ -18,19 +18,18 @@ text arrived.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import json
 import logging
-import math
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
-from bot.clients import http1
+import httpx
+
+from bot.clients import upstream
+from bot.clients.upstream import Kind
 from bot.config import Settings
-from bot.services import clock
 from bot.services.errors import UpstreamBusy, UpstreamError, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
@@ -42,8 +41,6 @@ NEBULA = "nebula"
 LABELS = {VISIONCRAFT: "VisionCraft", NEBULA: "Nebula Block"}
 
 _RETRY_STATUSES = frozenset({429, 502, 503})
-_AUTH_STATUSES = frozenset({401, 402, 403})
-_DEFAULT_BUSY_SECONDS = 30
 _DRAIN_SECONDS = 1.0
 
 
@@ -72,14 +69,10 @@ class Provider:
     api_key: str | None
 
 
-# The HTTP side: bot/clients/http1.py's pool (or the same interface over httpx, in tests).
-Poster = http1.Pool | http1.HttpxPool
-
-
 class ChatClient:
     def __init__(
         self,
-        http: Poster,
+        http: httpx.AsyncClient,
         provider: Provider,
         *,
         timeouts: Timeouts | None = None,
@@ -91,6 +84,9 @@ class ChatClient:
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self._request_timeout = upstream.request_timeout(
+            self.timeouts.connect, self.timeouts.first_token
+        )
 
     @property
     def label(self) -> str:
@@ -101,24 +97,17 @@ class ChatClient:
     async def complete(self, model: str, messages: list[Message], **params: Any) -> str:
         """The whole answer as one string (``stream: false``)."""
         body = {**params, "model": model, "messages": messages, "stream": False}
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeouts.total
+        deadline = asyncio.get_running_loop().time() + self.timeouts.total
         async with self._response(body) as response:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    raw = await response.read()
-            except TimeoutError:
-                raise self._error("timed out") from None
-            except http1.HTTPError as exc:
-                raise self._error(f"broken response ({type(exc).__name__})") from None
-        text = self._content_of(json_or_none(raw), key="message")
+            raw = await self._read(response, deadline)
+        text = self._content_of(upstream.json_or_none(raw), key="message")
         if not text:
             raise self._error("empty answer")
         return text
 
     async def stream(
         self, model: str, messages: list[Message], **params: Any
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Yield pieces of the answer as they arrive; raises the domain errors above.
 
         Close it with ``contextlib.aclosing`` (or cancel the consuming task): the upstream
@@ -131,24 +120,21 @@ class ChatClient:
         first_deadline = min(deadline, started + self.timeouts.first_token)
         got_text = False
         async with self._response(body) as response:
-            content_type = response.headers.get("content-type", "")
-            if "json" in content_type and "event-stream" not in content_type:
+            content_type = response.headers.get("content-type")
+            kind = upstream.stream_format(content_type)
+            if kind is None:
+                raise self._error(f"answered {content_type or 'no content type'}, not a stream")
+            if kind == "json":
                 # A provider that ignored "stream": one plain completion.
-                try:
-                    async with asyncio.timeout_at(first_deadline):
-                        raw = await response.read()
-                except TimeoutError:
-                    raise self._error("timed out") from None
-                except http1.HTTPError as exc:
-                    raise self._error(f"broken response ({type(exc).__name__})") from None
-                text = self._content_of(json_or_none(raw), key="message")
+                raw = await self._read(response, first_deadline)
+                text = self._content_of(upstream.json_or_none(raw), key="message")
                 if not text:
                     raise self._error("empty answer")
                 yield text
                 return
 
             finished = False
-            async with aclosing(_sse_events(_lines(response.iter_chunks()))) as events:
+            async with aclosing(_events(response)) as events:
                 while True:
                     try:
                         async with asyncio.timeout_at(deadline if got_text else first_deadline):
@@ -158,17 +144,21 @@ class ChatClient:
                     except TimeoutError:
                         what = "answer took too long" if got_text else "no first token in time"
                         raise self._error(what) from None
-                    except http1.HTTPError as exc:
+                    except upstream.LineTooLong:
+                        raise self._error("a stream line too long") from None
+                    except httpx.TimeoutException:
+                        raise self._error("the stream stalled") from None
+                    except httpx.HTTPError as exc:
                         raise self._error(f"broken stream ({type(exc).__name__})") from None
                     if data == "[DONE]":
                         finished = True
                         await _drain(events, loop.time() + _DRAIN_SECONDS)
                         break
-                    payload = json_or_none(data.encode())
+                    payload = upstream.json_or_none(data.encode())
                     if not isinstance(payload, dict):
                         raise self._error("non-JSON stream event")
                     if "error" in payload:
-                        raise self._error(f"error in stream: {error_text(payload)}")
+                        raise self._error(f"error in stream: {upstream.error_text(payload)}")
                     piece, done = _delta(payload)
                     finished = finished or done
                     if piece:
@@ -189,13 +179,24 @@ class ChatClient:
         headers = {
             "Accept": "application/json, text/event-stream",
             "Content-Type": "application/json",
+            # Streams are passed on as they arrive; compressed, they would come in bursts.
+            "Accept-Encoding": "identity",
         }
         if self.provider.api_key:
             headers["Authorization"] = f"Bearer {self.provider.api_key}"
         return headers
 
+    async def _read(self, response: httpx.Response, deadline: float) -> bytes:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await upstream.read_body(response)
+        except TimeoutError:
+            raise self._error("timed out") from None
+        except upstream.UpstreamFailure as failure:
+            raise self._error(failure.reason) from None
+
     @asynccontextmanager
-    async def _response(self, body: dict[str, Any]) -> AsyncIterator[http1.Response]:
+    async def _response(self, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
         """POST with the safe retries; yields a 2xx response whose body is not read yet."""
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = self._headers()
@@ -203,81 +204,69 @@ class ChatClient:
         while True:
             attempt += 1
             last = attempt >= self.retry.attempts
-            try:
-                response = await self.http.post(
-                    self.provider.chat_url,
-                    data,
-                    headers,
-                    read_timeout=self.timeouts.first_token,
-                )
-            except http1.ConnectError as exc:
-                if last:
-                    raise self._error(f"cannot connect ({type(exc).__name__})") from None
-                await self._sleep(self._backoff(attempt))
-                continue
-            except TimeoutError:
-                raise self._error("no response in time") from None
-            except http1.HTTPError as exc:
-                raise self._error(f"request failed ({type(exc).__name__})") from None
-            if response.status < 400:
+            async with AsyncExitStack() as stack:
                 try:
-                    yield response  # type: ignore[misc]
-                finally:
-                    await response.aclose()
+                    response = await stack.enter_async_context(
+                        upstream.open_response(
+                            self.http,
+                            "POST",
+                            self.provider.chat_url,
+                            content=data,
+                            headers=headers,
+                            timeouts=self._request_timeout,
+                            provider=self.provider.name,
+                            kind="chat",
+                        )
+                    )
+                except upstream.UpstreamFailure as failure:
+                    if last or not self._retryable(failure):
+                        raise self._translate(failure) from None
+                    wait = self._backoff(attempt)
+                    if failure.kind is Kind.BUSY and failure.retry_after is not None:
+                        if failure.retry_after > self.retry.max_retry_after:
+                            raise self._translate(failure) from None
+                        wait = max(wait, failure.retry_after)
+                    logger.info("%s: %s; retrying in %.1f s", self.label, failure.reason, wait)
+                    await self._sleep(wait)
+                    continue
+                yield response
                 return
-            raw = await self._read_error_body(response)
-            status = response.status
-            if status in _RETRY_STATUSES and not last:
-                wait = self._backoff(attempt)
-                if status == 429:
-                    retry_after = _retry_after(response.headers.get("retry-after"))
-                    if retry_after is not None and retry_after > self.retry.max_retry_after:
-                        raise self._busy(retry_after)
-                    wait = max(wait, retry_after or 0.0)
-                logger.info("%s answered %d; retrying in %.1f s", self.label, status, wait)
-                await self._sleep(wait)
-                continue
-            raise self._status_error(status, response.headers.get("retry-after"), raw)
+
+    @staticmethod
+    def _retryable(failure: upstream.UpstreamFailure) -> bool:
+        return failure.unsent or failure.status in _RETRY_STATUSES
 
     def _backoff(self, attempt: int) -> float:
-        return self.retry.backoff * (2 ** (attempt - 1))
+        return self.retry.backoff * 2.0 ** (attempt - 1)
 
-    def _busy(self, seconds: float | None) -> UpstreamBusy:
-        retry_in = max(1, math.ceil(seconds)) if seconds is not None else _DEFAULT_BUSY_SECONDS
-        logger.warning("%s is busy (429); retry in %d s", self.label, retry_in)
-        return UpstreamBusy(f"{self.label}: busy", provider=self.label, retry_in=retry_in)
-
-    def _status_error(self, status: int, retry_after: str | None, raw: bytes) -> UpstreamError:
-        detail = error_text(json_or_none(raw)) or raw[:200].decode("utf-8", "replace")
-        if status in _AUTH_STATUSES:
+    def _translate(self, failure: upstream.UpstreamFailure) -> UpstreamError:
+        """The bot's domain error for a failure, from the shared mapping."""
+        detail = upstream.error_text(upstream.json_or_none(failure.body)) or failure.body[
+            :200
+        ].decode("utf-8", "replace")
+        if failure.kind is Kind.AUTH:
             logger.error(
-                "%s refused the operator's credentials (HTTP %d: %s); check the API key",
+                "%s refused the operator's credentials (HTTP %s: %s); check the API key",
                 self.label,
-                status,
+                failure.status,
                 detail,
             )
             return UpstreamUnavailable(
-                f"{self.label}: HTTP {status}", provider=self.label, status=status
+                f"{self.label}: HTTP {failure.status}", provider=self.label, status=failure.status
             )
-        if status == 429:
-            return self._busy(_retry_after(retry_after))
-        return self._error(f"HTTP {status}: {detail}")
-
-    @staticmethod
-    async def _read_error_body(response: http1.Response | http1.HttpxResponse) -> bytes:
-        try:
-            async with asyncio.timeout(_DRAIN_SECONDS * 5):
-                return await response.read(limit=16_384)
-        except (http1.HTTPError, TimeoutError):
-            return b""
-        finally:
-            await response.aclose()
+        if failure.kind is Kind.BUSY:
+            retry_in = failure.retry_in
+            logger.warning("%s is busy (429); retry in %d s", self.label, retry_in)
+            return UpstreamBusy(f"{self.label}: busy", provider=self.label, retry_in=retry_in)
+        if failure.status is not None:
+            return self._error(f"{failure.reason}: {detail}")
+        return self._error(failure.reason)
 
     def _content_of(self, payload: Any, *, key: str) -> str:
         if not isinstance(payload, dict):
             raise self._error("non-JSON answer")
         if "error" in payload:
-            raise self._error(f"error in answer: {error_text(payload)}")
+            raise self._error(f"error in answer: {upstream.error_text(payload)}")
         choices = payload.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise self._error("answer without choices")
@@ -286,7 +275,7 @@ class ChatClient:
         return content if isinstance(content, str) else ""
 
 
-def chat_clients(http: Poster, settings: Settings) -> dict[str, ChatClient]:
+def chat_clients(http: httpx.AsyncClient, settings: Settings) -> dict[str, ChatClient]:
     """One client per provider, from the contract's URLs and keys."""
     timeouts = Timeouts(
         connect=settings.chat_connect_timeout,
@@ -310,7 +299,7 @@ def chat_clients(http: Poster, settings: Settings) -> dict[str, ChatClient]:
     return {p.name: ChatClient(http, p, timeouts=timeouts) for p in providers}
 
 
-async def _drain(events: AsyncIterator[str], deadline: float) -> None:
+async def _drain(events: AsyncGenerator[str, None], deadline: float) -> None:
     """Read what follows ``[DONE]`` (normally only the end of the body). A response left
     unread is closed with its connection; read to the end, the connection goes back to the
     pool. Under load that was most of the upstream connections re-opened (``bench/``)."""
@@ -318,42 +307,18 @@ async def _drain(events: AsyncIterator[str], deadline: float) -> None:
         async with asyncio.timeout_at(deadline):
             async for _ in events:
                 pass
-    except (TimeoutError, http1.HTTPError):
+    except (TimeoutError, httpx.HTTPError, upstream.LineTooLong):
         pass
 
 
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """The body as text lines (UTF-8 decoded across chunk boundaries; ``\n`` or ``\r\n``)."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending = ""
-    async for chunk in chunks:
-        pending += decoder.decode(chunk)
-        if "\n" not in pending:
-            continue
-        *lines, pending = pending.split("\n")
-        for line in lines:
-            yield line[:-1] if line.endswith("\r") else line
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        yield pending[:-1] if pending.endswith("\r") else pending
-
-
-async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The ``data`` of each server-sent event (multi-line data joined with newlines)."""
-    data: list[str] = []
-    async for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-            continue
-        if line.startswith(":"):
-            continue  # comment / keep-alive
-        field, _, value = line.partition(":")
-        if field == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
-    if data:
-        yield "\n".join(data)
+async def _events(response: httpx.Response) -> AsyncGenerator[str, None]:
+    """The ``data`` of each server-sent event of ``response``, as it arrives."""
+    reader = upstream.SseReader()
+    async for chunk in response.aiter_bytes():
+        for data in reader.feed(chunk):
+            yield data
+    for data in reader.close():
+        yield data
 
 
 def _delta(payload: dict[str, Any]) -> tuple[str, bool]:
@@ -366,38 +331,3 @@ def _delta(payload: dict[str, Any]) -> tuple[str, bool]:
     delta = choice.get("delta") or choice.get("message") or {}
     content = delta.get("content") if isinstance(delta, dict) else None
     return (content if isinstance(content, str) else ""), done
-
-
-def json_or_none(raw: bytes) -> Any:
-    """The JSON in ``raw``, or None when it is not JSON (shared with the HTTP API)."""
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def error_text(payload: Any, limit: int = 200) -> str:
-    """The provider's error message in an error ``payload`` (``error`` or ``detail``, a string
-    or an object's ``message``/``code``), whitespace collapsed, at most ``limit`` characters;
-    "" when there is none (shared with the HTTP API)."""
-    if not isinstance(payload, dict):
-        return ""
-    error = payload.get("error", payload.get("detail", ""))
-    if isinstance(error, dict):
-        error = error.get("message") or error.get("code") or ""
-    return " ".join(str(error).split())[:limit]
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(moment.timestamp() - clock.now(), 0.0)

@@ -7,6 +7,7 @@ upstream failure, logged for the operator, never a broken photo for the user).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -15,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from bot.clients import upstream
+from bot.clients.upstream import Kind
 from bot.services.errors import UpstreamBusy, UpstreamError, UpstreamUnavailable
 from bot.services.image_errors import GenerationTimeout, UpstreamBadOutput, UpstreamRejected
 from bot.services.media import UPLOAD_MAX_BYTES, MediaInfo, sniff
@@ -25,6 +28,7 @@ PROVIDER = "VisionCraft"
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 ANIMATION_TYPES = frozenset({"image/gif", "video/mp4"})
 LIST_TIMEOUT = 20.0
+LIST_MAX_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,100 +92,100 @@ class ImageClient:
             logger.error("VISIONCRAFT_API_KEY is not set: %s cannot be used", path)
             raise UpstreamUnavailable("no VisionCraft key", provider=PROVIDER)
         payload["token"] = self.api_key
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         # The read timeout is a little longer than the caller's own deadline, which wins.
-        timeout = httpx.Timeout(self.timeout + 10.0, connect=15.0)
+        timeouts = upstream.request_timeout(15.0, self.timeout + min(10.0, self.timeout))
         try:
-            async with self.http.stream(
-                "POST", self.base_url + path, json=payload, timeout=timeout
+            async with upstream.open_response(
+                self.http,
+                "POST",
+                self.base_url + path,
+                content=body,
+                headers={"Content-Type": "application/json"},
+                timeouts=timeouts,
+                provider="visioncraft",
+                kind="gif" if path == "/text2gif" else "image",
             ) as response:
-                body = await self._read_capped(response, path)
-        except httpx.TimeoutException as exc:
-            if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-                logger.warning("VisionCraft %s: cannot connect (%s)", path, type(exc).__name__)
-                raise UpstreamError("connect timeout", provider=PROVIDER) from None
-            logger.warning("VisionCraft %s: no answer in %.0f s", path, self.timeout)
-            raise GenerationTimeout(
-                "read timeout", provider=PROVIDER, minutes=_minutes(self.timeout)
-            ) from None
-        except httpx.HTTPError as exc:
-            logger.warning("VisionCraft %s: transport error %s", path, type(exc).__name__)
-            raise UpstreamError("transport error", provider=PROVIDER) from None
+                status = response.status_code
+                content_type = response.headers.get("content-type", "no content type")
+                data = await upstream.read_body(response, self.max_bytes)
+        except upstream.UpstreamFailure as failure:
+            raise self._translate(path, failure) from None
 
-        self._check_status(path, response, body)
-        info = sniff(body)
+        info = sniff(data)
         if info is None or info.content_type not in accepted:
             logger.error(
                 "VisionCraft %s answered %d with %s (%s, %d bytes) instead of media: %s",
                 path,
-                response.status_code,
+                status,
                 info.content_type if info else "unrecognised bytes",
-                response.headers.get("content-type", "no content type"),
-                len(body),
-                _snippet(body),
+                content_type,
+                len(data),
+                _snippet(data),
             )
             raise UpstreamBadOutput("not media", provider=PROVIDER)
-        return Media(body, info)
+        return Media(data, info)
 
-    async def _read_capped(self, response: httpx.Response, path: str) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self.max_bytes:
+    def _translate(self, path: str, failure: upstream.UpstreamFailure) -> UpstreamError:
+        """The bot's domain error for a failure, from the shared mapping."""
+        kind = failure.kind
+        if failure.status is None:  # no answer, or a broken / oversized one
+            if failure.unsent:
+                logger.warning("VisionCraft %s: %s", path, failure.reason)
+                return UpstreamError("connect", provider=PROVIDER)
+            if kind is Kind.TIMEOUT:
+                logger.warning("VisionCraft %s: no answer in %.0f s", path, self.timeout)
+                return GenerationTimeout(
+                    "read timeout", provider=PROVIDER, minutes=_minutes(self.timeout)
+                )
+            if failure.oversized:
                 logger.error("VisionCraft %s: answer larger than %d bytes", path, self.max_bytes)
-                raise UpstreamBadOutput("too large", provider=PROVIDER)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _check_status(self, path: str, response: httpx.Response, body: bytes) -> None:
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        logger.warning("VisionCraft %s answered %d: %s", path, status, _snippet(body))
-        if status in (401, 403):
+                return UpstreamBadOutput("too large", provider=PROVIDER)
+            logger.warning("VisionCraft %s: %s", path, failure.reason)
+            return UpstreamError("transport error", provider=PROVIDER)
+        status = failure.status
+        logger.warning("VisionCraft %s answered %d: %s", path, status, _snippet(failure.body))
+        if kind is Kind.AUTH:
             logger.error("VisionCraft refused the key (%d): check VISIONCRAFT_API_KEY", status)
-            raise UpstreamUnavailable(f"status {status}", provider=PROVIDER)
-        if status == 429:
-            raise UpstreamBusy(
-                "status 429", provider=PROVIDER, retry_in=_retry_after(response.headers)
+            return UpstreamUnavailable(f"status {status}", provider=PROVIDER)
+        if kind is Kind.BUSY:
+            return UpstreamBusy("status 429", provider=PROVIDER, retry_in=failure.retry_in)
+        if kind is Kind.REJECTED:
+            return UpstreamRejected(f"status {status}", provider=PROVIDER)
+        if kind is Kind.TIMEOUT:
+            return GenerationTimeout(
+                f"status {status}", provider=PROVIDER, minutes=_minutes(self.timeout)
             )
-        if status in (400, 404, 422):
-            raise UpstreamRejected(f"status {status}", provider=PROVIDER)
-        raise UpstreamError(f"status {status}", provider=PROVIDER)
+        return UpstreamError(f"status {status}", provider=PROVIDER)
 
     async def _list(self, path: str) -> list[str]:
         try:
-            response = await self.http.get(self.base_url + path, timeout=LIST_TIMEOUT)
-        except httpx.HTTPError as exc:
-            logger.warning("VisionCraft %s: %s", path, type(exc).__name__)
-            raise UpstreamError("transport error", provider=PROVIDER) from None
-        if response.status_code != 200:
-            logger.warning(
-                "VisionCraft %s answered %d: %s",
-                path,
-                response.status_code,
-                _snippet(response.content),
-            )
-            raise UpstreamError(f"status {response.status_code}", provider=PROVIDER)
-        try:
-            data = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            data = None
+            async with upstream.open_response(
+                self.http,
+                "GET",
+                self.base_url + path,
+                timeouts=upstream.request_timeout(LIST_TIMEOUT, LIST_TIMEOUT),
+                provider="visioncraft",
+                kind="list",
+            ) as response:
+                async with asyncio.timeout(LIST_TIMEOUT):
+                    raw = await upstream.read_body(response, LIST_MAX_BYTES)
+        except TimeoutError:
+            logger.warning("VisionCraft %s: no list in %.0f s", path, LIST_TIMEOUT)
+            raise UpstreamError("timeout", provider=PROVIDER) from None
+        except upstream.UpstreamFailure as failure:
+            detail = f": {_snippet(failure.body)}" if failure.status else ""
+            logger.warning("VisionCraft %s: %s%s", path, failure.reason, detail)
+            raise UpstreamError(failure.reason, provider=PROVIDER) from None
+        data = upstream.json_or_none(raw)
         if isinstance(data, dict):  # tolerate {"models": [...]} and similar wrappers
             lists = [v for v in data.values() if isinstance(v, list)]
             data = lists[0] if len(lists) == 1 else None
         if not isinstance(data, list):
-            logger.error("VisionCraft %s: not a JSON list: %s", path, _snippet(response.content))
+            logger.error("VisionCraft %s: not a JSON list: %s", path, _snippet(raw))
             raise UpstreamError("bad list", provider=PROVIDER)
         names = [item.strip() for item in data if isinstance(item, str) and item.strip()]
         return list(dict.fromkeys(names))
-
-
-def _retry_after(headers: httpx.Headers) -> int:
-    try:
-        return max(1, min(int(float(headers.get("retry-after", "")) + 0.999), 3600))
-    except ValueError:
-        return 30
 
 
 def _minutes(seconds: float) -> int:

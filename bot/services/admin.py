@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.services import clock
@@ -27,6 +27,9 @@ class Stats:
     per_tier: dict[str, int]  # tiers in force now; Free = everyone else
     usage_today: dict[str, int]
     stars_this_month: int
+    # Monthly plans: tier -> (subscribers whose plan renews, their Stars a month).
+    subscribers: dict[str, tuple[int, int]] = field(default_factory=dict)
+    canceled_this_month: int = 0  # subscriptions whose renewal was stopped this month
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +44,22 @@ def month_start(ts: int) -> int:
     return int(datetime(moment.year, moment.month, 1, tzinfo=UTC).timestamp())
 
 
-def parse_user_id(text: str | None) -> int | None:
-    text = (text or "").strip()
-    if not text.isdecimal() or len(text) > 20:
+# Telegram user ids are positive and fit a signed 64-bit integer (SQLite's INTEGER too).
+MAX_USER_ID = 2**63 - 1
+
+
+def _ascii_number(text: str) -> int | None:
+    """``text`` as a number when it is ASCII digits only. ``str.isdecimal`` alone also takes
+    other scripts' digits (Arabic-Indic, Devanagari, ...), which ``int`` then reads."""
+    if not text or len(text) > 19 or not (text.isascii() and text.isdigit()):
         return None
-    value = int(text)
-    return value if value > 0 else None
+    return int(text)
+
+
+def parse_user_id(text: str | None) -> int | None:
+    """A user id: ASCII digits, 1 to 2**63 - 1. ``None`` for anything else."""
+    value = _ascii_number((text or "").strip())
+    return value if value is not None and 0 < value <= MAX_USER_ID else None
 
 
 def parse_grant(text: str | None) -> GrantArgs | None:
@@ -60,9 +73,9 @@ def parse_grant(text: str | None) -> GrantArgs | None:
         return None
     if len(parts) == 2:
         return GrantArgs(user_id, tier, 0) if tier == FREE else None
-    if not parts[2].isdecimal():
+    days = _ascii_number(parts[2])
+    if days is None:
         return None
-    days = int(parts[2])
     if tier != FREE and not 1 <= days <= MAX_GRANT_DAYS:
         return None
     return GrantArgs(user_id, tier, days)
@@ -90,6 +103,8 @@ class AdminService:
             per_tier=tiers,
             usage_today=counts.usage,
             stars_this_month=counts.earned,
+            subscribers=counts.subscribers,
+            canceled_this_month=counts.canceled,
         )
 
     async def set_banned(self, user_id: int, banned: bool) -> bool:

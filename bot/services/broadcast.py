@@ -17,17 +17,15 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
-from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
-
 from bot.services import clock
+from bot.services.messenger import (
+    DeliveryError,
+    FloodWait,
+    Messenger,
+    RecipientGone,
+    TextRefused,
+    Unreachable,
+)
 from bot.texts import Translator
 from storage import admin as admin_repo
 from storage import broadcasts as repo
@@ -72,16 +70,18 @@ class Broadcaster:
         self._pace_lock = asyncio.Lock()
         self._last_send = float("-inf")
 
-    async def start(self, bot: Bot, *, admin_id: int, text: str, t: Translator) -> Started:
+    async def start(
+        self, messenger: Messenger, *, admin_id: int, text: str, t: Translator
+    ) -> Started:
         now = clock.now()
         async with self.db.transaction() as conn:
             row = await repo.create(conn, admin_id=admin_id, text=text, now=now)
         total = await repo.count_remaining_off_loop(self.db, after=0)
         logger.info("broadcast %d started by %d: %d recipients", row.id, admin_id, total)
-        self._spawn(bot, row, t, t("admin.broadcast_started", id=row.id, total=total))
+        self._spawn(messenger, row, t, t("admin.broadcast_started", id=row.id, total=total))
         return Started(row, total)
 
-    async def resume(self, bot: Bot) -> list[int]:
+    async def resume(self, messenger: Messenger) -> list[int]:
         """Go on with every broadcast a previous run left running (called at start)."""
         self._stopping.clear()
         async with self.db.snapshot() as conn:
@@ -98,12 +98,14 @@ class Broadcaster:
                 "admin.broadcast_resumed", id=row.id, left=left, sent=row.sent, failed=row.failed
             )
             logger.info("broadcast %d resumed: %d recipients left", row.id, left)
-            self._spawn(bot, row, t, note)
+            self._spawn(messenger, row, t, note)
             resumed.append(row.id)
         return resumed
 
-    def _spawn(self, bot: Bot, row: BroadcastRow, t: Translator, note: str) -> None:
-        task = asyncio.create_task(self._run(bot, row.id, t, note), name=f"broadcast-{row.id}")
+    def _spawn(self, messenger: Messenger, row: BroadcastRow, t: Translator, note: str) -> None:
+        task = asyncio.create_task(
+            self._run(messenger, row.id, t, note), name=f"broadcast-{row.id}"
+        )
         self.tasks[row.id] = task
         task.add_done_callback(lambda _: self.tasks.pop(row.id, None))
 
@@ -135,21 +137,23 @@ class Broadcaster:
                 await self._sleep(wait)
             self._last_send = self._monotonic()
 
-    async def _run(self, bot: Bot, broadcast_id: int, t: Translator, note: str) -> None:
+    async def _run(self, messenger: Messenger, broadcast_id: int, t: Translator, note: str) -> None:
         try:
-            await self._loop(bot, broadcast_id, t, note)
+            await self._loop(messenger, broadcast_id, t, note)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("broadcast %d failed; it resumes at the next start", broadcast_id)
 
-    async def _loop(self, bot: Bot, broadcast_id: int, t: Translator, note: str) -> None:
+    async def _loop(
+        self, messenger: Messenger, broadcast_id: int, t: Translator, note: str
+    ) -> None:
         async with self.db.snapshot() as conn:
             row = await repo.get(conn, broadcast_id)
         if row is None or row.status != repo.RUNNING:
             return
         admin_id = row.admin_id
-        progress_id = await self._tell(bot, admin_id, note)
+        progress_id = await self._tell(messenger, admin_id, note)
         since_progress = 0
         last_user, sent, failed = row.last_user, row.sent, row.failed
         # The total is counted once (a scan of users, off the loop): progress messages
@@ -167,9 +171,9 @@ class Broadcaster:
                 if self._stopping.is_set():
                     return
                 await self._pace()
-                outcome, detail = await self._send(bot, user_id, row.text)
+                outcome, detail = await self._send(messenger, user_id, row.text)
                 if outcome == "fatal":
-                    await self._abort(bot, row, t, sent, detail)
+                    await self._abort(messenger, row, t, sent, detail)
                     return
                 ok = outcome == "sent"
                 async with self.db.transaction() as conn:
@@ -192,67 +196,70 @@ class Broadcaster:
                         sent=sent,
                         failed=failed,
                     )
-                    await self._edit(bot, admin_id, progress_id, text)
+                    await self._edit(messenger, admin_id, progress_id, text)
         if self._stopping.is_set():
             return
         async with self.db.transaction() as conn:
             await repo.finish(conn, broadcast_id, clock.now())
         logger.info("broadcast %d done: sent %d, failed %d", broadcast_id, sent, failed)
         await self._tell(
-            bot, admin_id, t("admin.broadcast_done", id=broadcast_id, sent=sent, failed=failed)
+            messenger,
+            admin_id,
+            t("admin.broadcast_done", id=broadcast_id, sent=sent, failed=failed),
         )
 
-    async def _send(self, bot: Bot, user_id: int, text: str) -> tuple[str, str]:
+    async def _send(self, messenger: Messenger, user_id: int, text: str) -> tuple[str, str]:
         """(sent | blocked | failed | fatal, detail)"""
         tries = 0
         while True:
             tries += 1
             try:
-                await bot.send_message(user_id, text)
+                await messenger.send(user_id, text)
                 return "sent", ""
-            except TelegramForbiddenError:
+            except RecipientGone:
                 return "blocked", ""
-            except TelegramRetryAfter as exc:  # the session middleware gave up: wait it out
+            except FloodWait as exc:  # the front's own bounded waiting gave up: wait it out
                 if self._stopping.is_set():
                     return "failed", "flood control"
                 await asyncio.sleep(exc.retry_after)
                 tries -= 1
-            except TelegramBadRequest as exc:
-                if any(marker in exc.message for marker in _FATAL_MARKERS):
-                    logger.error("broadcast text refused by Telegram: %s", exc.message)
-                    return "fatal", exc.message
-                logger.info("broadcast to %d failed: %s", user_id, exc.message)
-                return "failed", exc.message
-            except (TelegramNetworkError, TelegramServerError) as exc:
-                if tries >= self.max_tries:
+            except TextRefused as exc:
+                if any(marker in exc.reason for marker in _FATAL_MARKERS):
+                    logger.error("broadcast text refused by Telegram: %s", exc.reason)
+                    return "fatal", exc.reason
+                logger.info("broadcast to %d failed: %s", user_id, exc.reason)
+                return "failed", exc.reason
+            except Unreachable as exc:
+                # A server error may come after the message went out: not sent again. A
+                # network failure is retried (bounded), as the message most likely did not.
+                if exc.server or tries >= self.max_tries:
                     logger.warning("broadcast to %d failed after %d tries: %s", user_id, tries, exc)
-                    return "failed", str(exc)
+                    return "failed", exc.reason
                 await asyncio.sleep(self.retry_delay * tries)
-            except TelegramAPIError as exc:
+            except DeliveryError as exc:
                 logger.warning("broadcast to %d failed: %s", user_id, exc)
-                return "failed", str(exc)
+                return "failed", exc.reason
 
     async def _abort(
-        self, bot: Bot, row: BroadcastRow, t: Translator, sent: int, reason: str
+        self, messenger: Messenger, row: BroadcastRow, t: Translator, sent: int, reason: str
     ) -> None:
         async with self.db.transaction() as conn:
             await repo.finish(conn, row.id, clock.now())
         await self._tell(
-            bot,
+            messenger,
             row.admin_id,
             t("admin.broadcast_aborted", id=row.id, reason=reason, sent=sent),
         )
 
-    async def _tell(self, bot: Bot, admin_id: int, text: str) -> int | None:
+    async def _tell(self, messenger: Messenger, admin_id: int, text: str) -> int | None:
         try:
-            message = await bot.send_message(admin_id, text)
-        except TelegramAPIError as exc:
+            return await messenger.send(admin_id, text)
+        except DeliveryError as exc:
             logger.warning("could not report broadcast progress to %d: %s", admin_id, exc)
             return None
-        return message.message_id
 
-    async def _edit(self, bot: Bot, admin_id: int, message_id: int, text: str) -> None:
+    async def _edit(self, messenger: Messenger, admin_id: int, message_id: int, text: str) -> None:
         try:
-            await bot.edit_message_text(text=text, chat_id=admin_id, message_id=message_id)
-        except TelegramAPIError as exc:
+            await messenger.edit(admin_id, message_id, text)
+        except DeliveryError as exc:
             logger.info("could not edit broadcast progress: %s", exc)

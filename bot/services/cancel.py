@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -74,16 +74,16 @@ class CancelScope:
             raise
         finally:
             signal.cancel()
-        if self.reason is not None:
+        if self.cancelled:  # cancelled while the work ran
             await _stop(work)
-            raise OperationCancelled(self.reason)
+            self.check()
         if work not in done:
             await _stop(work)
             raise TimeoutError
         return work.result()
 
 
-async def _stop(task: asyncio.Future[object]) -> None:
+async def _stop(task: asyncio.Future[Any]) -> None:
     """Cancel ``task`` and wait for it, retrieving whatever it ended with."""
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

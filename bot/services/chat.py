@@ -4,9 +4,11 @@
 
 1. waits for the user's turn (:class:`AnswerGate`: one answer at a time per user, a short
    queue behind it, anything more is refused with :class:`ChatBusy`);
-2. builds the request from the conversation memory (and the photo, if any);
-3. streams the answer into a writer (drafts in private chats, an edited message in groups),
-   cancelling the upstream request when the user presses "stop";
+2. builds the request from the conversation memory (and the photo or the document's text,
+   if any: see :mod:`bot.services.documents`);
+3. streams the answer into the front's writer (:class:`ChatFront`: in Telegram, drafts in
+   private chats and an edited message in groups), cancelling the upstream request when the
+   user presses "stop";
 4. stores the exchange, or on failure keeps what arrived, apologises with a retry button
    and gives the quota unit back.
 
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import logging
 import secrets
 import time
@@ -26,28 +27,28 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
-
-import aiohttp
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from typing import Any, Protocol
 
 from bot.clients.openai_compat import ChatClient
+from bot.metrics import ANSWERS, outcome_of
 from bot.services.conversation import PHOTO_MARKER, Conversation, Message
+from bot.services.documents import (
+    PDF,
+    DocumentDownloadFailed,
+    DocumentReader,
+    DocumentText,
+    DocumentTooBig,
+)
 from bot.services.errors import DomainError, UpstreamBusy, UpstreamError, UpstreamUnavailable
 from bot.services.models import ChatModel, ModelCatalog
 from bot.services.quota import Ticket
 from bot.services.reasoning import ThinkFilter, thinks
-from bot.services.streaming import AnswerWriter, DraftWriter, EditWriter
 from bot.texts import Translator
 from bot.tiers import CHAT
 
 logger = logging.getLogger(__name__)
 
-MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API's getFile limit
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what a front may hand over (the Bot API's getFile limit)
 IMAGE_TYPES = {"image/jpeg": "jpeg", "image/png": "png", "image/webp": "webp"}
 
 
@@ -73,15 +74,68 @@ class NotYourRetry(DomainError):
     text_key = "chat.retry_not_yours"
 
 
-class RetryCallback(CallbackData, prefix="chat-retry"):
-    token: str
-
-
 @dataclass(frozen=True, slots=True)
 class ImageRef:
     """A photo or image document, by Telegram file id (its type is sniffed from the bytes)."""
 
     file_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    """A document to answer about: Telegram file id, and its name and size as sent."""
+
+    file_id: str
+    name: str
+    size: int | None = None
+
+    @property
+    def label(self) -> str:
+        """What memory keeps of it: name and size. The model later knows a file was
+        discussed, but its text (up to DOCUMENT_MAX_CHARS) is not replayed every turn."""
+        size = f", {human_size(self.size)}" if self.size else ""
+        return f"[document: {self.name}{size}]"
+
+
+FileRef = ImageRef | DocumentRef
+
+
+class AnswerWriter(Protocol):
+    """Where a streamed answer goes while it is written (the front's side)."""
+
+    text: str  # everything received so far
+    # Set when the user can stop the answer from the front (a stop button): the key under
+    # which :meth:`ChatService.stop` finds it.
+    draft_id: int | None
+
+    @property
+    def has_text(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    def append(self, piece: str) -> None:
+        """Take the next piece (no I/O, never blocks)."""
+
+    async def finish(self) -> list[Any]:
+        """Deliver everything; returns what carries the answer (empty: nothing showed)."""
+        ...
+
+    async def discard(self) -> None: ...
+
+
+class ChatFront(Protocol):
+    """What the chat service needs from the front that asked."""
+
+    def writer(self, request: ChatRequest, *, interval: float) -> AnswerWriter:
+        """A writer for the answer to ``request``, showing it at most every ``interval`` s."""
+        ...
+
+    async def say(self, request: ChatRequest, text: str, *, retry_token: str | None = None) -> None:
+        """A message in the request's chat; with ``retry_token``, a button that retries."""
+
+    async def download(self, file: FileRef) -> bytes:
+        """The file's bytes. Raises :class:`ImageTooBig` or :class:`ImageDownloadFailed`."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +150,7 @@ class ChatRequest:
     message_id: int | None = None  # the user's message (groups reply to it)
     thread_id: int | None = None
     image: ImageRef | None = None
+    document: DocumentRef | None = None
 
     @property
     def scope(self) -> int:
@@ -103,6 +158,8 @@ class ChatRequest:
 
     @property
     def remembered(self) -> str:
+        if self.document is not None:
+            return f"{self.document.label} {self.text}"
         return f"{PHOTO_MARKER} {self.text}" if self.image else self.text
 
 
@@ -215,6 +272,7 @@ class ChatService:
         draft_interval: float = 0.5,
         edit_interval: float = 1.5,
         max_tokens: int = 0,
+        documents: DocumentReader | None = None,
     ) -> None:
         self.catalog = catalog
         self.clients = clients
@@ -224,6 +282,7 @@ class ChatService:
         self.retries = retries or RetryStore()
         self.draft_interval = draft_interval
         self.edit_interval = edit_interval
+        self.documents = documents or DocumentReader(max_chars=50_000)
         # Sent with every request (0: not sent, the provider's default applies).
         self.params: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
 
@@ -238,34 +297,45 @@ class ChatService:
 
     async def answer(
         self,
-        bot: Bot,
+        front: ChatFront,
         t: Translator,
         request: ChatRequest,
         *,
         quota: Ticket | None,
         stored_model: str | None,
     ) -> None:
-        async with self.gate.turn(request.user_id):
-            await self._answer(bot, t, request, quota, self.model_for(request, stored_model))
+        try:
+            async with self.gate.turn(request.user_id):
+                await self._answer(front, t, request, quota, self.model_for(request, stored_model))
+        except BaseException as exc:
+            ANSWERS.labels(outcome_of(exc)).inc()
+            raise
 
     async def _answer(
         self,
-        bot: Bot,
+        front: ChatFront,
         t: Translator,
         request: ChatRequest,
         quota: Ticket | None,
         model: ChatModel,
     ) -> None:
         client = self.clients[model.provider]
-        writer = self._writer(bot, request)
+        interval = self.draft_interval if request.private else self.edit_interval
+        writer = front.writer(request, interval=interval)
+        draft_id = writer.draft_id
         stop: asyncio.Event | None = None
-        if isinstance(writer, DraftWriter):
-            stop = self.stops.register(request.chat_id, writer.draft_id)
+        if draft_id is not None:
+            stop = self.stops.register(request.chat_id, draft_id)
         await writer.start()
+        partial: str | None = None  # told after the answer: only part of the file was read
         try:
             content: str | list[dict[str, Any]] = request.text
             if request.image is not None:
-                content = await self._image_content(bot, request.text, request.image)
+                content = await self._image_content(front, request.text, request.image)
+            elif request.document is not None:
+                content, partial = await self._document_content(
+                    front, t, request.document, request.text
+                )
             messages = self.conversation.build(
                 await self.conversation.history(request.scope), content
             )
@@ -274,43 +344,34 @@ class ChatService:
             await writer.discard()
             raise
         except UpstreamError:
-            await self._failed(bot, t, request, writer, quota)
+            await self._failed(front, t, request, writer, quota)
             return
         except BaseException:
             await writer.discard()
             raise
         finally:
-            if isinstance(writer, DraftWriter):
-                self.stops.unregister(request.chat_id, writer.draft_id)
+            if draft_id is not None:
+                self.stops.unregister(request.chat_id, draft_id)
 
         if not writer.has_text:  # stopped before the first word
             await writer.discard()
             if quota is not None:
                 await quota.refund()
-            await bot.send_message(request.chat_id, t("chat.stopped"), **_thread(request))
+            await front.say(request, t("chat.stopped"))
+            ANSWERS.labels("stopped").inc()
             return
         delivered = await writer.finish()
         if not delivered:  # only markup that shows nothing (e.g. an empty code block)
-            await self._failed(bot, t, request, writer, quota)
+            await self._failed(front, t, request, writer, quota)
             return
         if stopped:
             logger.info("answer in chat %s stopped by the user", request.chat_id)
+        ANSWERS.labels("ok").inc()
         await self.conversation.remember(
             request.scope, request.remembered, writer.text.strip(), model=model.name, ticket=quota
         )
-
-    def _writer(self, bot: Bot, request: ChatRequest) -> AnswerWriter:
-        if request.private:
-            return DraftWriter(
-                bot, request.chat_id, thread_id=request.thread_id, interval=self.draft_interval
-            )
-        return EditWriter(
-            bot,
-            request.chat_id,
-            thread_id=request.thread_id,
-            reply_to=request.message_id,
-            interval=self.edit_interval,
-        )
+        if partial is not None:
+            await front.say(request, partial)
 
     async def _stream(
         self,
@@ -325,7 +386,8 @@ class ChatService:
         thinking = ThinkFilter() if thinks(model.name) else None
 
         async def consume() -> None:
-            async with aclosing(client.stream(model.name, messages, **self.params)) as pieces:
+            stream = client.stream(model.name, messages, **self.params)
+            async with aclosing(stream) as pieces:
                 async for piece in pieces:
                     writer.append(piece if thinking is None else thinking.feed(piece))
             if thinking is not None:
@@ -349,13 +411,14 @@ class ChatService:
 
     async def _failed(
         self,
-        bot: Bot,
+        front: ChatFront,
         t: Translator,
         request: ChatRequest,
         writer: AnswerWriter,
         quota: Ticket | None,
     ) -> None:
         """Keep what arrived, apologise with a retry button, give the unit back."""
+        ANSWERS.labels("failed").inc()
         if writer.has_text:
             await writer.finish()
         else:
@@ -363,15 +426,14 @@ class ChatService:
         if quota is not None:
             await quota.refund()
         token = self.retries.put(request)
-        await bot.send_message(
-            request.chat_id,
-            t("chat.failed"),
-            reply_markup=retry_keyboard(t, token),
-            **_thread(request),
-        )
+        await front.say(request, t("chat.failed"), retry_token=token)
 
-    async def _image_content(self, bot: Bot, text: str, image: ImageRef) -> list[dict[str, Any]]:
-        data = await download_image(bot, image.file_id)
+    async def _image_content(
+        self, front: ChatFront, text: str, image: ImageRef
+    ) -> list[dict[str, Any]]:
+        data = await front.download(image)
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            raise ImageTooBig("file is over 20 MB")
         mime = sniff_image(data)
         if mime is None:
             raise UnsupportedImage("not a JPEG, PNG or WebP image")
@@ -380,6 +442,24 @@ class ChatService:
             {"type": "text", "text": text},
             {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{encoded}"}},
         ]
+
+    async def _document_content(
+        self, front: ChatFront, t: Translator, document: DocumentRef, question: str
+    ) -> tuple[str, str | None]:
+        """The question with the document's text; and the note for the user when only the
+        first part of the file could be sent."""
+        if document.size is not None and document.size > MAX_DOWNLOAD_BYTES:
+            raise DocumentTooBig("document is over 20 MB")
+        try:
+            data = await front.download(document)
+        except ImageTooBig:
+            raise DocumentTooBig("file is too big to download") from None
+        except ImageDownloadFailed as exc:
+            raise DocumentDownloadFailed(str(exc)) from None
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            raise DocumentTooBig("file is over 20 MB")
+        read = await self.documents.read(data)
+        return document_prompt(document, read, question, len(data)), partial_note(t, read)
 
     async def forget(self, scope: int) -> int:
         return await self.conversation.forget(scope)
@@ -400,35 +480,6 @@ class ChatService:
         return self.retries.pop(token)
 
 
-def retry_keyboard(t: Translator, token: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=t("chat.retry_button"), callback_data=RetryCallback(token=token))
-    return builder.as_markup()
-
-
-def _thread(request: ChatRequest) -> dict[str, Any]:
-    return {"message_thread_id": request.thread_id} if request.thread_id else {}
-
-
-async def download_image(bot: Bot, file_id: str) -> bytes:
-    """The file's bytes through TELEGRAM_API_URL (getFile, then the file URL)."""
-    buffer = io.BytesIO()
-    try:
-        await bot.download(file_id, destination=buffer, timeout=60)
-    except TelegramBadRequest as exc:
-        if "too big" in exc.message.lower():
-            raise ImageTooBig("file is too big to download") from None
-        logger.warning("could not download %s: %s", file_id, exc)
-        raise ImageDownloadFailed(str(exc)) from None
-    except (TelegramAPIError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-        logger.warning("could not download an image: %s", type(exc).__name__)
-        raise ImageDownloadFailed(type(exc).__name__) from None
-    data = buffer.getvalue()
-    if len(data) > MAX_DOWNLOAD_BYTES:
-        raise ImageTooBig("file is over 20 MB")
-    return data
-
-
 def sniff_image(data: bytes) -> str | None:
     """The MIME type of a JPEG, PNG or WebP image, from its first bytes."""
     if data.startswith(b"\xff\xd8\xff"):
@@ -438,3 +489,38 @@ def sniff_image(data: bytes) -> str | None:
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def document_prompt(document: DocumentRef, read: DocumentText, question: str, size: int) -> str:
+    """What the model reads: the file's text between markers, then the question. (The
+    framing is in English for every user: it is read by the model, not shown.)"""
+    kind = "PDF" if read.kind == PDF else "text file"
+    if read.truncated:
+        if read.pages is not None:
+            extent = f"only its first {read.pages_read} of {read.pages} pages were read"
+        else:
+            extent = f"only its first {len(read.text)} of {read.total_chars} characters"
+        extent = f"; {extent}, answer from that part"
+    else:
+        extent = ""
+    return (
+        f'The user sent the {kind} "{document.name}" ({human_size(size)}{extent}). '
+        f"Its text:\n<document>\n{read.text}\n</document>\n\n{question}"
+    )
+
+
+def partial_note(t: Translator, read: DocumentText) -> str | None:
+    if not read.truncated:
+        return None
+    if read.pages is not None:
+        return t("doc.partial_pages", read=read.pages_read, total=read.pages)
+    percent = max(1, len(read.text) * 100 // max(read.total_chars or 1, 1))
+    return t("doc.partial_chars", percent=percent)

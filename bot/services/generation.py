@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bot.clients.visioncraft import PROVIDER, Media
+from bot.metrics import GENERATIONS, count_outcome
 from bot.services.cancel import CancelRegistry, CancelScope
 from bot.services.image_errors import GenerationBusy, GenerationTimeout, QueueTimeout
 from bot.services.quota import QuotaService
@@ -212,6 +213,19 @@ class Generations:
         """Spend, wait, generate, deliver; give the unit back if anything fails (or, if the
         process dies meanwhile, at the next start: the unit is held until delivery and the
         user is told in ``chat_id``)."""
+        with count_outcome(GENERATIONS, kind):
+            return await self._generate(user_id, kind, work, deliver, on_queued, progress, chat_id)
+
+    async def _generate(
+        self,
+        user_id: int,
+        kind: str,
+        work: Callable[[], Awaitable[Media]],
+        deliver: Callable[[Media], Awaitable[T]],
+        on_queued: OnQueued | None,
+        progress: Callable[[], AbstractAsyncContextManager[Any]] | None,
+        chat_id: int | None,
+    ) -> T:
         async with self.exclusive(user_id) as job:
             ticket = await self.quota.spend(user_id, kind, hold=True, chat_id=chat_id)
             try:

@@ -22,9 +22,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Self
 
 from bot.clients.visioncraft import ImageClient
 from bot.services import clock
@@ -134,7 +134,7 @@ class ImageRequest:
     loras: tuple[tuple[str, float], ...] = ()
 
     @classmethod
-    def from_settings(cls, prompt: str, settings: ImageSettings, default_model: str):
+    def from_settings(cls, prompt: str, settings: ImageSettings, default_model: str) -> Self:
         return cls(
             prompt=prompt,
             model=settings.model or default_model,
@@ -409,7 +409,7 @@ class Catalogue:
         self._due: dict[str, float] = {}
         self._locks = {kind: asyncio.Lock() for kind in CATALOGUE_KINDS}
 
-    def _fetcher(self, kind: str):
+    def _fetcher(self, kind: str) -> Callable[[], Awaitable[list[str]]]:
         return {
             "models": self.client.list_models,
             "samplers": self.client.list_samplers,

@@ -77,6 +77,11 @@ class ModelCatalog:
         self._lock = asyncio.Lock()
 
     @property
+    def list_known(self) -> bool:
+        """Whether VisionCraft's model list was ever fetched (until then it is unknown)."""
+        return self._visioncraft is not None
+
+    @property
     def nebula_enabled(self) -> bool:
         return bool(self.settings.nebula_api_key)
 

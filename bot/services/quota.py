@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.metrics import QUOTA_REFUSALS
 from bot.services import clock
 from bot.services.errors import QuotaExceeded, RateLimited
 from bot.tiers import FREE, KINDS, Limits
@@ -210,6 +211,7 @@ class QuotaService:
             raise
         if used is None:
             self.burst.release(user_id, slot)
+            QUOTA_REFUSALS.labels(kind).inc()
             raise QuotaExceeded(
                 f"{kind} quota spent",
                 kind=kind,

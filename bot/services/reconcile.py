@@ -10,8 +10,8 @@ say. Between rounds it sleeps until the next key is due (one index step tells wh
 
 Its reach is ``KEY_RECHECK_PER_SECOND x KEY_RECHECK_INTERVAL`` keys (108,000 with the
 defaults); with more keys following the channel, each key is re-checked less often than the
-interval (oldest first, so none starves) and a WARNING at start gives the numbers. It starts
-from a startup hook and stops on shutdown (:func:`on_startup_keys`, :func:`on_shutdown_keys`).
+interval (oldest first, so none starves) and a WARNING at start gives the numbers. The
+Telegram front starts it at start-up and stops it on shutdown (``handlers.adapters.jobs``).
 """
 
 from __future__ import annotations
@@ -21,18 +21,10 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
-
-from bot.config import Settings
 from bot.services import clock
 from bot.services.keys import Change, KeyService
-from bot.services.subscription import (
-    Channel,
-    Membership,
-    MembershipUnavailable,
-    TelegramMembership,
-)
+from bot.services.messenger import DeliveryError, Messenger, RecipientGone
+from bot.services.subscription import Channel, Membership, MembershipUnavailable
 from bot.texts import Translator
 
 logger = logging.getLogger(__name__)
@@ -51,8 +43,8 @@ class KeyNotifier:
     """Tells an owner that their key was switched off or on. Never raises: a user who
     blocked the bot is marked (users.blocked_bot) and skipped next time."""
 
-    def __init__(self, bot: Bot, keys: KeyService, channel: Channel) -> None:
-        self.bot = bot
+    def __init__(self, messenger: Messenger, keys: KeyService, channel: Channel) -> None:
+        self.messenger = messenger
         self.keys = keys
         self.channel = channel
 
@@ -66,11 +58,11 @@ class KeyNotifier:
         t = Translator.for_code(language_code)
         key = "key.notice.off" if change is Change.DEACTIVATED else "key.notice.on"
         try:
-            await self.bot.send_message(user_id, t(key, channel=self.channel.display))
-        except TelegramForbiddenError:
+            await self.messenger.send(user_id, t(key, channel=self.channel.display))
+        except RecipientGone:
             logger.info("key notice: user %d has blocked the bot", user_id)
             await self.keys.mark_blocked_bot(user_id)
-        except TelegramAPIError as exc:
+        except DeliveryError as exc:
             logger.warning("key notice to user %d failed: %s", user_id, exc)
 
 
@@ -208,32 +200,3 @@ class KeyReconciler:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
-
-
-async def on_startup_keys(
-    bot: Bot,
-    dispatcher: Dispatcher,
-    settings: Settings,
-    key_service: KeyService,
-    channel_gate: Channel | None,
-) -> None:
-    """Check that the bot can read the channel's members, then start the re-check task."""
-    if channel_gate is None:
-        return
-    membership = TelegramMembership(bot, channel_gate)
-    await membership.probe()
-    reconciler = KeyReconciler(
-        key_service,
-        membership,
-        KeyNotifier(bot, key_service, channel_gate),
-        per_second=settings.key_recheck_per_second,
-        interval=settings.key_recheck_interval,
-    )
-    dispatcher["key_reconciler"] = reconciler
-    reconciler.start()
-
-
-async def on_shutdown_keys(dispatcher: Dispatcher) -> None:
-    reconciler = dispatcher.workflow_data.pop("key_reconciler", None)
-    if isinstance(reconciler, KeyReconciler):
-        await reconciler.stop()

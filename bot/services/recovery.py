@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
-
+from bot.services.messenger import DeliveryError, Messenger
 from bot.services.quota import QuotaService
 from bot.services.users import UserService
 from bot.texts import Translator
@@ -20,8 +18,10 @@ from bot.texts import Translator
 logger = logging.getLogger(__name__)
 
 
-async def give_back_interrupted(bot: Bot, quota_service: QuotaService, users: UserService) -> int:
-    """Startup hook; returns how many requests were given back."""
+async def give_back_interrupted(
+    messenger: Messenger, quota_service: QuotaService, users: UserService
+) -> int:
+    """At start-up; returns how many requests were given back."""
     interrupted = await quota_service.recover()
     if not interrupted:
         return 0
@@ -37,7 +37,7 @@ async def give_back_interrupted(bot: Bot, quota_service: QuotaService, users: Us
         user = await users.get(item.user_id)
         t = Translator.for_code(user.language_code if user else None)
         try:
-            await bot.send_message(chat_id, t("restart.interrupted", kind=t(f"kind.{item.kind}")))
-        except TelegramAPIError as exc:
+            await messenger.send(chat_id, t("restart.interrupted", kind=t(f"kind.{item.kind}")))
+        except DeliveryError as exc:
             logger.info("could not tell chat %s about an interrupted request: %s", chat_id, exc)
     return len(interrupted)

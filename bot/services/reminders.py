@@ -13,12 +13,9 @@ import asyncio
 import logging
 from contextlib import suppress
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
-
-from bot.premium_view import premium_button, tier_name
-from bot.render import duration, utc_datetime
+from bot.render import duration, tier_name, utc_datetime
 from bot.services import clock
+from bot.services.messenger import DeliveryError, Messenger, PremiumOffer, RecipientGone
 from bot.texts import Translator
 from storage import admin as admin_repo
 from storage import tiers as tiers_repo
@@ -36,7 +33,7 @@ class Reminders:
         self.ahead = ahead
         self._task: asyncio.Task[None] | None = None
 
-    async def run_once(self, bot: Bot, now: int | None = None) -> int:
+    async def run_once(self, messenger: Messenger, now: int | None = None) -> int:
         """Send every reminder that is due; returns how many were sent."""
         now = clock.now() if now is None else now
         async with self.db.snapshot() as conn:  # a read: no write lock
@@ -59,20 +56,20 @@ class Reminders:
                 left=duration(t, row.expires_at - now),
             )
             try:
-                await bot.send_message(row.user_id, text, reply_markup=premium_button(t))
+                await messenger.send(row.user_id, text, keyboard=PremiumOffer(t))
                 sent += 1
-            except TelegramForbiddenError:
+            except RecipientGone:
                 async with self.db.transaction() as conn:
                     await admin_repo.mark_blocked_bot(conn, row.user_id)
-            except TelegramAPIError as exc:
+            except DeliveryError as exc:
                 logger.warning("expiry reminder to %d failed: %s", row.user_id, exc)
         if sent:
             logger.info("sent %d expiry reminder(s)", sent)
         return sent
 
-    def start(self, bot: Bot) -> None:
+    def start(self, messenger: Messenger) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(bot), name="expiry-reminders")
+            self._task = asyncio.create_task(self._loop(messenger), name="expiry-reminders")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -81,10 +78,10 @@ class Reminders:
             with suppress(asyncio.CancelledError):
                 await task
 
-    async def _loop(self, bot: Bot) -> None:
+    async def _loop(self, messenger: Messenger) -> None:
         while True:
             try:
-                await self.run_once(bot)
+                await self.run_once(messenger)
             except Exception:
                 logger.exception("expiry reminders failed; trying again later")
             await asyncio.sleep(self.interval)

@@ -14,9 +14,9 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from bot.texts import admin, chat, common, faults, images, keys, premium
+from bot.texts import admin, chat, common, documents, faults, images, keys, premium
 
-MODULES = (common, chat, images, keys, premium, admin, faults)
+MODULES = (common, chat, documents, images, keys, premium, admin, faults)
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"

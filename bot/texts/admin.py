@@ -16,6 +16,13 @@ EN = {
         "Today ({day}): 💬 {chat} · 🎨 {image} · 🎞 {gif}\n"
         "Stars this month: {stars} ⭐"
     ),
+    "admin.stats_chart": "The last 30 days (UTC): active users, requests, Stars.",
+    "admin.stats_chart_failed": "The 30-day chart could not be drawn this time (see the log).",
+    "admin.stats_subs": (
+        "Subscriptions renewing: Tier 1 {tier1} ({tier1_stars} ⭐ a month) · "
+        "Tier 2 {tier2} ({tier2_stars} ⭐ a month)\n"
+        "Renewals stopped this month: {canceled}"
+    ),
     # /grant
     "admin.grant_usage": (
         "Usage: <code>/grant user_id tier days</code> — tier is free, tier1 or tier2; days 1–3650. "
@@ -28,6 +35,10 @@ EN = {
     ),
     # /ban /unban
     "admin.ban_usage": "Usage: <code>/ban user_id</code>",
+    "admin.invalid_user_id": (
+        "<code>{text}</code> is not a user id. A user id is a positive number written with "
+        "the digits 0–9, at most 9223372036854775807."
+    ),
     "admin.unban_usage": "Usage: <code>/unban user_id</code>",
     "admin.banned": (
         "🚫 User <code>{user_id}</code> is blocked; their API key is refused meanwhile."
@@ -47,6 +58,11 @@ EN = {
         "Their tier now: {tier} until {expires} UTC."
     ),
     "admin.refund_was_done": "Telegram had already refunded it; the record is updated.",
+    "admin.refund_renewal_stopped": "It was a subscription payment: its renewal is stopped.",
+    "admin.refund_renewal_pending": (
+        "It was a subscription payment: stopping its renewal did not get through yet; "
+        "it is retried at the next start."
+    ),
     "admin.unmatched_payment": (
         "⚠️ Payment <code>{charge_id}</code> of {amount} ⭐ from user <code>{user_id}</code> "
         "matches no invoice and was not credited. Refund it: <code>/refund {charge_id}</code>"
@@ -89,6 +105,13 @@ RU = {
         "Сегодня ({day}): 💬 {chat} · 🎨 {image} · 🎞 {gif}\n"
         "Звёзды за месяц: {stars} ⭐"
     ),
+    "admin.stats_chart": "Последние 30 дней (UTC): активные пользователи, запросы, звёзды.",
+    "admin.stats_chart_failed": "График за 30 дней сейчас не построился (подробности в логе).",
+    "admin.stats_subs": (
+        "Подписки с продлением: Tier 1 {tier1} ({tier1_stars} ⭐ в месяц) · "
+        "Tier 2 {tier2} ({tier2_stars} ⭐ в месяц)\n"
+        "Продлений отключено за месяц: {canceled}"
+    ),
     "admin.grant_usage": (
         "Формат: <code>/grant user_id tier days</code> — tier: free, tier1 или tier2; "
         "days 1–3650. Действующий тариф продлевается, другой начинается сразу, free снимает тариф."
@@ -99,6 +122,10 @@ RU = {
         "Пользователя <code>{user_id}</code> нет (он появляется, когда напишет боту)."
     ),
     "admin.ban_usage": "Формат: <code>/ban user_id</code>",
+    "admin.invalid_user_id": (
+        "<code>{text}</code> — не user id. User id — положительное число из цифр 0–9, "
+        "не больше 9223372036854775807."
+    ),
     "admin.unban_usage": "Формат: <code>/unban user_id</code>",
     "admin.banned": (
         "🚫 Пользователь <code>{user_id}</code> заблокирован, его API-ключ не принимается."
@@ -117,6 +144,11 @@ RU = {
         "Его тариф: {tier} до {expires} UTC."
     ),
     "admin.refund_was_done": "Telegram уже вернул этот платёж; запись обновлена.",
+    "admin.refund_renewal_stopped": "Это был платёж подписки: её продление отключено.",
+    "admin.refund_renewal_pending": (
+        "Это был платёж подписки: отключить продление пока не удалось; "
+        "повторим при следующем запуске."
+    ),
     "admin.unmatched_payment": (
         "⚠️ Платёж <code>{charge_id}</code> на {amount} ⭐ от пользователя <code>{user_id}</code> "
         "не соответствует ни одному счёту и не начислен. Вернуть: "

@@ -1,4 +1,4 @@
-"""Texts of chat, photos and the model picker (issue 3)."""
+"""Texts of chat, photos and the model picker."""
 
 EN = {
     "cmd.chat": "Ask the AI (or just write to me)",
@@ -8,7 +8,8 @@ EN = {
         "💬 Write <code>/chat</code> followed by your question, for example:\n"
         "<code>/chat what is a black hole?</code>\n\n"
         "In a private chat you can simply write to me; in a group, mention me or reply to "
-        "my message. Send a photo and I will tell you what is in it."
+        "my message. Send a photo and I will tell you what is in it, or a document (PDF, "
+        "text, code) with a question."
     ),
     "chat.new_done": "🧹 Done: I have forgotten our conversation. Let's start over!",
     "chat.new_done_group": "🧹 Done: I have forgotten this group's conversation.",
@@ -25,7 +26,7 @@ EN = {
     ),
     "chat.photo_download_failed": "🖼 I could not download this image. Please send it again.",
     "chat.unsupported_file": (
-        "📎 I can only look at images (JPG, PNG or WebP). For other files, paste the text."
+        "🖼 This file is not a JPG, PNG or WebP image, so I cannot look at it."
     ),
     "chat.unsupported": "I understand text and photos. Write your question or send a picture.",
     "chat.unknown_command": "🤷 I don't know this command. /help lists them all.",
@@ -44,7 +45,8 @@ RU = {
         "💬 Напишите <code>/chat</code> и ваш вопрос, например:\n"
         "<code>/chat что такое чёрная дыра?</code>\n\n"
         "В личном чате можно просто писать мне; в группе упомяните меня или ответьте на моё "
-        "сообщение. Пришлите фото, и я расскажу, что на нём."
+        "сообщение. Пришлите фото, и я расскажу, что на нём, или документ (PDF, текст, "
+        "код) с вопросом."
     ),
     "chat.new_done": "🧹 Готово: я забыл наш разговор. Начнём заново!",
     "chat.new_done_group": "🧹 Готово: я забыл разговор этой группы.",
@@ -61,8 +63,7 @@ RU = {
     ),
     "chat.photo_download_failed": "🖼 Не удалось скачать изображение. Пришлите его ещё раз.",
     "chat.unsupported_file": (
-        "📎 Я умею смотреть только изображения (JPG, PNG или WebP). "
-        "Текст из других файлов просто вставьте в сообщение."
+        "🖼 Этот файл не изображение JPG, PNG или WebP, я не могу его посмотреть."
     ),
     "chat.unsupported": "Я понимаю текст и фото. Напишите вопрос или пришлите картинку.",
     "chat.unknown_command": "🤷 Такой команды я не знаю. /help покажет все команды.",

@@ -11,12 +11,19 @@ EN = {
         "I put the VisionCraft AI services in this chat:\n"
         "• 💬 <b>chat</b> with an AI model — just write to me;\n"
         "• 🖼 send a <b>photo</b> and ask about it;\n"
+        "• 📎 send a <b>document</b> (PDF, text, code) with a question in the caption;\n"
+        "• 👥 in any chat, even one I am not in, write my @username and a question;\n"
         "• 🎨 <b>/image</b> and 🎞 <b>/gif</b> draw from your words;\n"
         "• 🔑 <b>/key</b> gives you a personal API key;\n"
         "• ⭐ <b>/premium</b> raises your limits.\n\n"
         "/help lists every command."
     ),
     "help.title": "<b>Commands</b>",
+    "help.more": (
+        "📎 Send a document (PDF with text, plain text, Markdown, CSV, JSON, code) with a "
+        "question in the caption; without one I summarize it.\n"
+        "👥 Guest mode: in any chat, even one I am not in, write my @username and a question."
+    ),
     "help.admin_title": "<b>Admin commands</b>",
     "menu.help": "❓ Help",
     "menu.usage": "📊 Usage",
@@ -63,12 +70,19 @@ RU = {
         "Я открываю сервисы VisionCraft AI прямо в этом чате:\n"
         "• 💬 <b>чат</b> с ИИ-моделью — просто напишите мне;\n"
         "• 🖼 пришлите <b>фото</b> и спросите о нём;\n"
+        "• 📎 пришлите <b>документ</b> (PDF, текст, код) с вопросом в подписи;\n"
+        "• 👥 в любом чате, даже без меня, напишите мой @username и вопрос;\n"
         "• 🎨 <b>/image</b> и 🎞 <b>/gif</b> рисуют по вашему описанию;\n"
         "• 🔑 <b>/key</b> выдаёт личный API-ключ;\n"
         "• ⭐ <b>/premium</b> повышает лимиты.\n\n"
         "/help — список всех команд."
     ),
     "help.title": "<b>Команды</b>",
+    "help.more": (
+        "📎 Пришлите документ (PDF с текстом, текст, Markdown, CSV, JSON, код) с вопросом в "
+        "подписи; без вопроса я его перескажу.\n"
+        "👥 Гостевой режим: в любом чате, даже без меня, напишите мой @username и вопрос."
+    ),
     "help.admin_title": "<b>Команды администратора</b>",
     "menu.help": "❓ Помощь",
     "menu.usage": "📊 Лимиты",

@@ -71,6 +71,52 @@ EN = {
     "premium.reminder": (
         "⏰ Your {tier} ends on {expires} UTC (in {left}). Open /premium to extend it."
     ),
+    # monthly subscriptions
+    "premium.button_subscribe": "🔁 Subscribe to {tier} — {amount} ⭐ a month",
+    "premium.button_subscribe_link": "Subscribe — {amount} ⭐ a month",
+    "premium.button_cancel_renewal": "Stop auto-renewal",
+    "premium.button_resume_renewal": "🔁 Resume auto-renewal",
+    "premium.sub_rules": (
+        "🔁 A subscription renews itself every 30 days until you stop it here or in Telegram; "
+        "stopping it keeps the tier until the end of the paid period. Subscribing to Tier 2 "
+        "stops the Tier 1 renewal, and the Tier 1 time left is converted as above."
+    ),
+    "premium.sub_offer": (
+        "🔁 <b>{tier} every month</b> for {amount} ⭐, renewed automatically. "
+        "You can stop the renewal any time in /premium.\nTap the button to subscribe."
+    ),
+    "premium.sub_invoice_title": "{tier}, monthly",
+    "premium.sub_invoice_description": (
+        "{tier} every 30 days: {chat} chat, {image} image and {gif} GIF requests a day. "
+        "Renews automatically; stop it any time in /premium."
+    ),
+    "premium.sub_invoice_label": "{tier}, 30 days",
+    "premium.sub_already": "Your {tier} subscription renews already. See /premium.",
+    "premium.sub_nothing": "There is no renewal to change now. Open /premium for your plan.",
+    "premium.sub_link_failed": "Could not make the subscription link now. Please try again later.",
+    "premium.sub_change_failed": (
+        "Telegram did not accept the change now. Please try again later, or manage the "
+        "subscription in Telegram's settings."
+    ),
+    "premium.sub_renews": "🔁 Renews on {date} UTC for {amount} ⭐.",
+    "premium.sub_canceled_ends": "⏹ Auto-renewal is off: ends on {date} UTC.",
+    "premium.sub_failed_ends": "⚠️ The renewal payment did not go through: ends on {date} UTC.",
+    "premium.sub_canceled": (
+        "⏹ Auto-renewal of {tier} is off. Your tier stays until {date} UTC; nothing more "
+        "will be charged."
+    ),
+    "premium.sub_resumed": "🔁 Auto-renewal of {tier} is back on: next renewal on {date} UTC.",
+    "premium.sub_failed": (
+        "⚠️ Telegram could not renew your {tier} subscription ({amount} ⭐). Your tier stays "
+        "until {expires} UTC. To keep it, top up your Stars (Telegram will try again) or "
+        "open /premium."
+    ),
+    "premium.receipt_plan": (
+        "🔁 Your monthly {tier} renews on {date} UTC; stop it any time in /premium."
+    ),
+    "premium.pc_subscribed": (
+        "You already have a subscription to this tier or a higher one. See /premium."
+    ),
     # /usage key line
     "usage.key": "🔑 API key: {status}",
     "usage.key_none": "none (/key)",
@@ -145,6 +191,51 @@ RU = {
     "premium.trial_have_tier": "🎁 У вас уже есть {tier}; пробный период — для бесплатного тарифа.",
     "premium.reminder": (
         "⏰ Ваш {tier} заканчивается {expires} UTC (через {left}). Продлить — в /premium."
+    ),
+    "premium.button_subscribe": "🔁 Подписка на {tier} — {amount} ⭐ в месяц",
+    "premium.button_subscribe_link": "Подписаться — {amount} ⭐ в месяц",
+    "premium.button_cancel_renewal": "Отключить автопродление",
+    "premium.button_resume_renewal": "🔁 Включить автопродление",
+    "premium.sub_rules": (
+        "🔁 Подписка продлевается сама каждые 30 дней, пока вы не отключите её здесь или в "
+        "Telegram; после отключения тариф действует до конца оплаченного периода. Подписка "
+        "на Tier 2 отключает продление Tier 1, а остаток Tier 1 пересчитывается, как выше."
+    ),
+    "premium.sub_offer": (
+        "🔁 <b>{tier} каждый месяц</b> за {amount} ⭐ с автопродлением. "
+        "Отключить продление можно в любой момент в /premium.\nНажмите кнопку, чтобы подписаться."
+    ),
+    "premium.sub_invoice_title": "{tier}, ежемесячно",
+    "premium.sub_invoice_description": (
+        "{tier} каждые 30 дней: {chat} запросов к чату, {image} картинок и {gif} GIF в день. "
+        "Продлевается автоматически; отключить можно в /premium."
+    ),
+    "premium.sub_invoice_label": "{tier}, 30 дней",
+    "premium.sub_already": "Ваша подписка на {tier} уже продлевается. Подробности — в /premium.",
+    "premium.sub_nothing": "Сейчас нечего менять в продлении. Ваш тариф — в /premium.",
+    "premium.sub_link_failed": "Не удалось создать ссылку на подписку. Попробуйте позже.",
+    "premium.sub_change_failed": (
+        "Telegram сейчас не принял изменение. Попробуйте позже или измените подписку в "
+        "настройках Telegram."
+    ),
+    "premium.sub_renews": "🔁 Продлится {date} UTC за {amount} ⭐.",
+    "premium.sub_canceled_ends": "⏹ Автопродление отключено: закончится {date} UTC.",
+    "premium.sub_failed_ends": "⚠️ Оплата продления не прошла: закончится {date} UTC.",
+    "premium.sub_canceled": (
+        "⏹ Автопродление {tier} отключено. Тариф действует до {date} UTC; больше ничего "
+        "списано не будет."
+    ),
+    "premium.sub_resumed": "🔁 Автопродление {tier} снова включено: следующее — {date} UTC.",
+    "premium.sub_failed": (
+        "⚠️ Telegram не смог продлить вашу подписку на {tier} ({amount} ⭐). Тариф действует "
+        "до {expires} UTC. Чтобы сохранить его, пополните звёзды (Telegram попробует снова) "
+        "или откройте /premium."
+    ),
+    "premium.receipt_plan": (
+        "🔁 Ежемесячный {tier} продлится {date} UTC; отключить можно в любой момент в /premium."
+    ),
+    "premium.pc_subscribed": (
+        "У вас уже есть подписка на этот или более высокий тариф. См. /premium."
     ),
     "usage.key": "🔑 API-ключ: {status}",
     "usage.key_none": "нет (/key)",

@@ -58,6 +58,7 @@ _TEXT_KEYS = frozenset(
         "language_code",
         "data",
         "file_id",
+        "guest_query_id",
         "callback_query_id",
         "pre_checkout_query_id",
         "inline_message_id",
@@ -92,6 +93,7 @@ _INT_KEYS = frozenset(
         "until_date",
         "total_amount",
         "star_count",
+        "subscription_period",
     }
 )
 _FLOAT_KEYS = frozenset({"latitude", "longitude", "horizontal_accuracy"})

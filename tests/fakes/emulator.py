@@ -276,6 +276,11 @@ class TelegramEmulator:
     * ``blocked_chats`` – set of chat ids; sending there -> 403 "bot was blocked by the user".
     * ``commands[(scope_json, language_code)]`` – stored by setMyCommands.
     * ``refunded_charges`` – telegram_payment_charge_ids already refunded.
+    * ``invoice_links[url]`` – what createInvoiceLink was given (payload, currency, amount,
+      subscription_period).
+    * ``star_subscriptions[charge_id] = {"user_id", "payload", "canceled_by"}`` – Stars
+      subscriptions, registered by a first recurring payment (``make_successful_payment``
+      with ``is_first_recurring=True``); ``canceled_by`` is None, "user" or "bot".
     * ``webhook`` – ``None`` or ``{"url", "secret_token", ...}`` stored by setWebhook.
     * ``responses[method] = value | callable`` – canned results for methods the emulator does
       not know (keys: aiogram method class or API method name).
@@ -297,6 +302,7 @@ class TelegramEmulator:
             "can_join_groups": True,
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
+            "supports_guest_queries": True,
         }
         self.strict_file_ids = strict_file_ids
         self.chat_members: dict[tuple[Any, int], Any] = {}
@@ -312,6 +318,10 @@ class TelegramEmulator:
         self.blocked_chats: set[Any] = set()
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.refunded_charges: set[str] = set()
+        # guest_query_id -> the result it was answered with (None: not answered yet)
+        self.guest_queries: dict[str, dict[str, Any] | None] = {}
+        self.invoice_links: dict[str, dict[str, Any]] = {}
+        self.star_subscriptions: dict[str, dict[str, Any]] = {}
         self.webhook: dict[str, Any] | None = None
         self.responses: dict[Any, Any] = {}
         self._failures: dict[str, deque[InjectedFailure]] = {}
@@ -479,6 +489,8 @@ class TelegramEmulator:
         elif key == "sendchataction":
             if params.get("action") not in CHAT_ACTIONS:
                 problem = "Bad Request: wrong parameter action in request"
+        elif key == "answerguestquery":
+            problem = rules.check_guest_answer(params.get("result"))
         elif key == "setmycommands":
             problem = rules.check_bot_commands(params.get("commands"))
         elif key == "setwebhook":
@@ -928,7 +940,52 @@ class TelegramEmulator:
         return {"file_id": file_id, "file_unique_id": unique, "file_size": size, "file_path": path}
 
     def _h_create_invoice_link(self, key: str, params: dict, uploads: dict) -> Any:
-        return f"https://t.me/$FakeInvoice{next(self._invoice_counter):04d}"
+        # Telegram's rules for Stars invoices and subscriptions (Bot API: createInvoiceLink).
+        # The descriptions are close to Telegram's own; the exact words are not documented.
+        currency = str(params.get("currency") or "")
+        prices = params.get("prices") or []
+        period = params.get("subscription_period")
+        if not params.get("title") or not params.get("payload"):
+            raise TelegramError(400, "Bad Request: invoice title and payload must be non-empty")
+        if not isinstance(prices, list) or not prices:
+            raise TelegramError(400, "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
+        if currency == "XTR":
+            if len(prices) != 1:
+                raise TelegramError(400, "Bad Request: STARS_INVOICE_INVALID")
+            if params.get("provider_token"):
+                raise TelegramError(400, "Bad Request: PROVIDER_TOKEN_INVALID")
+        if period is not None:
+            if currency != "XTR":
+                raise TelegramError(400, "Bad Request: SUBSCRIPTION_PERIOD_INVALID")
+            if period != 2592000:
+                raise TelegramError(400, "Bad Request: SUBSCRIPTION_PERIOD_INVALID")
+            if not 1 <= int(prices[0].get("amount", 0)) <= 10000:
+                raise TelegramError(400, "Bad Request: STARS_INVOICE_INVALID")
+        url = f"https://t.me/$FakeInvoice{next(self._invoice_counter):04d}"
+        self.invoice_links[url] = {
+            "payload": params.get("payload"),
+            "currency": currency,
+            "amount": sum(int(p.get("amount", 0)) for p in prices),
+            "subscription_period": period,
+        }
+        return url
+
+    def _h_edit_user_star_subscription(self, key: str, params: dict, uploads: dict) -> Any:
+        # The bot may cancel a subscription's renewal, and re-enable only one it cancelled.
+        charge = str(params.get("telegram_payment_charge_id") or "")
+        sub = self.star_subscriptions.get(charge)
+        if sub is None or sub["user_id"] != _as_int(params.get("user_id")):
+            raise TelegramError(400, "Bad Request: CHARGE_ID_INVALID")
+        if params.get("is_canceled") is True:
+            if sub["canceled_by"] is None:
+                sub["canceled_by"] = "bot"
+            return True
+        if params.get("is_canceled") is False:
+            if sub["canceled_by"] == "user":
+                raise TelegramError(400, "Bad Request: SUBSCRIPTION_NOT_CANCELED_BY_BOT")
+            sub["canceled_by"] = None
+            return True
+        raise TelegramError(400, "Bad Request: parameter is_canceled is required")
 
     def _h_refund(self, key: str, params: dict, uploads: dict) -> Any:
         charge = str(params.get("telegram_payment_charge_id") or "")
@@ -954,6 +1011,14 @@ class TelegramEmulator:
 
     def _h_get_my_commands(self, key: str, params: dict, uploads: dict) -> Any:
         return self.commands.get(self._commands_key(params), [])
+
+    def _h_answer_guest_query(self, key: str, params: dict, uploads: dict) -> Any:
+        query_id = str(params.get("guest_query_id") or "")
+        if query_id not in self.guest_queries or self.guest_queries[query_id] is not None:
+            # Unknown, or answered already: Telegram takes one answer per guest query.
+            raise TelegramError(400, rules.GUEST_QUERY_INVALID)
+        self.guest_queries[query_id] = params["result"]
+        return {"inline_message_id": f"guest-{query_id}"}
 
     def _h_true(self, key: str, params: dict, uploads: dict) -> Any:
         return True
@@ -986,8 +1051,10 @@ class TelegramEmulator:
         "getchatmember": _h_get_chat_member,
         "getchat": _h_get_chat,
         "getfile": _h_get_file,
+        "answerguestquery": _h_answer_guest_query,
         "createinvoicelink": _h_create_invoice_link,
         "refundstarpayment": _h_refund,
+        "edituserstarsubscription": _h_edit_user_star_subscription,
         "setmycommands": _h_set_my_commands,
         "deletemycommands": _h_delete_my_commands,
         "getmycommands": _h_get_my_commands,
@@ -1116,6 +1183,71 @@ class TelegramEmulator:
         self._store(message)
         return {"update_id": self._next_update_id(), "message": message}
 
+    def make_document(
+        self,
+        user_id: int,
+        file_id: str,
+        file_name: str | None = "file.txt",
+        caption: str | None = None,
+        mime_type: str | None = None,
+        file_size: int | None = None,
+        chat_id: Any = None,
+        chat_type: str = "private",
+        language_code: str | None = "en",
+        username: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Update with a document message. ``file_size`` defaults to the registered bytes'
+        length (see ``add_file``); give it to claim another size, as a client may."""
+        message = self._user_message(user_id, chat_id, chat_type, language_code, username)
+        path = self.file_ids.get(file_id)
+        if file_size is None:
+            file_size = len(self.files[path]) if path in self.files else 1000
+        document: dict[str, Any] = {
+            "file_id": file_id,
+            "file_unique_id": f"fud{abs(hash(file_id)) % 10**8}",
+            "file_size": file_size,
+        }
+        if file_name is not None:
+            document["file_name"] = file_name
+        if mime_type is None and file_name:
+            mime_type = mimetypes.guess_type(file_name)[0]
+        if mime_type is not None:
+            document["mime_type"] = mime_type
+        message["document"] = document
+        if caption is not None:
+            message["caption"] = caption
+        message.update(extra)
+        self._store(message)
+        return {"update_id": self._next_update_id(), "message": message}
+
+    def make_guest_message(
+        self,
+        user_id: int,
+        text: str,
+        chat_id: int = -1009000000001,
+        chat_type: str = "supergroup",
+        language_code: str | None = "en",
+        reply_to: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A ``guest_message`` update: ``user_id`` mentions the bot in a chat it is not a
+        member of. Its ``guest_query_id`` is registered for one ``answerGuestQuery``."""
+        message = self._user_message(user_id, chat_id, chat_type, language_code, None)
+        message["text"] = text
+        mention = f"@{self.bot_user['username']}"
+        at = text.find(mention)
+        if at >= 0:
+            offset = rules.utf16_len(text[:at])
+            message["entities"] = [{"type": "mention", "offset": offset, "length": len(mention)}]
+        query_id = f"gq{next(self._query_counter)}"
+        self.guest_queries[query_id] = None
+        message["guest_query_id"] = query_id
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+        message.update(extra)
+        return {"update_id": self._next_update_id(), "guest_message": message}
+
     def make_callback(
         self,
         user_id: int,
@@ -1202,20 +1334,63 @@ class TelegramEmulator:
         language_code: str | None = "en",
         username: str | None = None,
         provider_charge_id: str = "",
+        subscription_expiration_date: int | None = None,
+        is_first_recurring: bool = False,
+        renews: str | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
-        """Update with a service message carrying ``successful_payment``."""
+        """Update with a service message carrying ``successful_payment``.
+
+        A subscription's payment: ``subscription_expiration_date`` with
+        ``is_first_recurring=True`` (the first one: the subscription is registered under
+        ``charge_id``) or ``renews=<first charge id>`` (a renewal, which Telegram does not
+        make for a subscription whose renewal was cancelled)."""
         message = self._user_message(user_id, chat_id, "private", language_code, username)
-        message["successful_payment"] = {
+        paid: dict[str, Any] = {
             "currency": currency,
             "total_amount": total_amount,
             "invoice_payload": payload,
             "telegram_payment_charge_id": charge_id,
             "provider_payment_charge_id": provider_charge_id,
         }
+        if subscription_expiration_date is not None:
+            paid["subscription_expiration_date"] = subscription_expiration_date
+            paid["is_recurring"] = True
+            if is_first_recurring:
+                paid["is_first_recurring"] = True
+                self.star_subscriptions[charge_id] = {
+                    "user_id": user_id,
+                    "payload": payload,
+                    "canceled_by": None,
+                }
+            elif renews is not None:
+                sub = self.star_subscriptions[renews]
+                if sub["canceled_by"] is not None:
+                    raise AssertionError(f"Telegram renews no cancelled subscription ({renews})")
+        message["successful_payment"] = paid
         message.update(extra)
         self._store(message)
         return {"update_id": self._next_update_id(), "message": message}
+
+    def make_subscription_update(
+        self, user_id: int, payload: str, state: str, *, language_code: str | None = "en"
+    ) -> dict[str, Any]:
+        """``subscription`` update (Bot API 10.2): "canceled" by the user in Telegram,
+        "active" re-enabled by the user, or "failed" (a renewal could not be charged)."""
+        if state not in ("canceled", "active", "failed"):
+            raise ValueError(f"Telegram sends no subscription state {state!r}")
+        for sub in self.star_subscriptions.values():
+            if sub["user_id"] == user_id and sub["payload"] == payload:
+                if state == "canceled":
+                    sub["canceled_by"] = sub["canceled_by"] or "user"
+                elif state == "active":
+                    sub["canceled_by"] = None
+        body = {
+            "user": self.user_dict(user_id, language_code=language_code),
+            "invoice_payload": payload,
+            "state": state,
+        }
+        return {"update_id": self._next_update_id(), "subscription": body}
 
     def make_chat_member(
         self,

@@ -385,3 +385,54 @@ def check_bot_commands(commands: Any) -> str | None:
         if not description.strip() or len(description) > 256:
             return "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID"
     return None
+
+
+GUEST_QUERY_INVALID = (
+    "Bad Request: query is too old and response timeout expired or query ID is invalid"
+)
+_RESULT_ID_MAX_BYTES = 64
+_INLINE_RESULT_TYPES = frozenset(
+    {
+        "article",
+        "photo",
+        "gif",
+        "mpeg4_gif",
+        "video",
+        "audio",
+        "voice",
+        "document",
+        "location",
+        "venue",
+        "contact",
+        "game",
+        "sticker",
+    }
+)
+
+
+def check_guest_answer(result: Any) -> str | None:
+    """The ``result`` of answerGuestQuery: one InlineQueryResult. Only articles with text
+    content are checked in depth (the one kind the bot sends)."""
+    if not isinstance(result, dict):
+        return "Bad Request: can't parse result JSON object"
+    if result.get("type") not in _INLINE_RESULT_TYPES:
+        return "Bad Request: RESULT_TYPE_INVALID"
+    result_id = result.get("id")
+    if (
+        not isinstance(result_id, str)
+        or not result_id
+        or len(result_id.encode()) > _RESULT_ID_MAX_BYTES
+    ):
+        return "Bad Request: RESULT_ID_INVALID"
+    if result["type"] != "article":
+        return None
+    if not isinstance(result.get("title"), str) or not result["title"].strip():
+        return "Bad Request: RESULT_TITLE_EMPTY"
+    content = result.get("input_message_content")
+    if not isinstance(content, dict) or "message_text" not in content:
+        return "Bad Request: MESSAGE_EMPTY"
+    mode = None if content.get("entities") else content.get("parse_mode")
+    problem = check_text(content.get("message_text"), mode)
+    if problem is None and "reply_markup" in result:
+        problem = check_reply_markup(result["reply_markup"])
+    return problem

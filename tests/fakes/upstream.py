@@ -21,16 +21,20 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "HTML_ERROR_PAGE",
     "PNG_SIGNATURE",
     "FakeUpstream",
     "RecordedRequest",
+    "ScriptedUpstream",
     "make_gif",
     "make_png",
 ]
@@ -512,3 +516,84 @@ class FakeUpstream:
     async def _gif(self, request: web.Request) -> web.Response:
         width, height = self.gif_size
         return web.Response(body=make_gif(width, height, self.gif_frames), content_type="image/gif")
+
+
+# ------------------------------------------------------------------------- scripted answers
+Responder = Callable[["httpx.Request"], "httpx.Response"]
+
+
+class ScriptedUpstream:
+    """A server on 127.0.0.1 whose every answer is written by a test, the way an
+    ``httpx.MockTransport`` handler is: ``responder(request) -> httpx.Response``, where the
+    request is rebuilt as an ``httpx.Request`` (its URL is this server's).
+
+    The response's status, headers and body go out over real HTTP (a body given as an async
+    iterator is sent chunk by chunk as it is produced). Faults a responder can ask for:
+
+    * raise ``httpx.ConnectError`` (or ``ConnectTimeout``): the connection is closed before
+      any answer;
+    * raise ``httpx.ReadTimeout``: no answer at all (until the client gives up);
+    * a body iterator that raises: the connection is cut mid-body.
+    """
+
+    def __init__(self, responder: Responder | None = None) -> None:
+        self.responder = responder
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> ScriptedUpstream:
+        app = web.Application(client_max_size=32 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # Cancelled handlers: a client that goes away ends the body it was being sent.
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        import httpx
+
+        body = await request.read()
+        rebuilt = httpx.Request(
+            request.method, str(request.url), headers=list(request.headers.items()), content=body
+        )
+        if self.responder is None:
+            raise RuntimeError("ScriptedUpstream.responder is not set")
+        try:
+            answer = self.responder(rebuilt)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=599)
+        except httpx.ReadTimeout:
+            await asyncio.sleep(3600)
+            return web.Response(status=599)
+        headers = CIMultiDict(
+            (name, value)
+            for name, value in answer.headers.multi_items()
+            if name.lower() not in {"content-length", "transfer-encoding"}
+        )
+        response = web.StreamResponse(status=answer.status_code, headers=headers)
+        await response.prepare(request)
+        try:
+            async for chunk in answer.stream:  # type: ignore[union-attr]
+                await response.write(chunk)
+        except httpx.HTTPError:
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        await response.write_eof()
+        return response

@@ -1,0 +1,65 @@
+"""The Bot API session: aiogram's stock aiohttp session, reading ``getUpdates`` one update
+at a time.
+
+aiogram validates a ``getUpdates`` answer as one batch: a single update it cannot read (a
+field a newer Bot API added in a shape this aiogram does not know) fails the whole batch,
+polling retries the same offset, gets the same batch - and the bot stops receiving anything.
+:meth:`TolerantAiohttpSession.check_response` (aiogram's public hook for turning an answer
+into a result) reads the updates one by one instead: an unreadable one is logged and replaced
+by an empty update with its id (handled as an unknown type), so the offset moves past it.
+Every other answer is checked by aiogram as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.methods import GetUpdates, Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import Update
+from pydantic import ValidationError
+
+logger = logging.getLogger(__name__)
+
+
+class TolerantAiohttpSession(AiohttpSession):
+    def check_response(
+        self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
+    ) -> Response[TelegramType]:
+        if isinstance(method, GetUpdates) and status_code == 200:
+            updates = self.read_updates(bot, content)
+            if updates is not None:
+                answer = Response[list[Update]](ok=True, result=updates)
+                return cast(Response[TelegramType], answer)
+        return super().check_response(bot, method, status_code, content)
+
+    def read_updates(self, bot: Bot, raw: str) -> list[Update] | None:
+        """The updates of a ``getUpdates`` answer, one by one. ``None``: not a successful
+        answer; aiogram's own checks report it."""
+        try:
+            data: Any = self.json_loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("ok") is not True:
+            return None
+        items = data.get("result")
+        if not isinstance(items, list):
+            return None
+        updates: list[Update] = []
+        for item in items:
+            try:
+                updates.append(Update.model_validate(item, context={"bot": bot}))
+            except ValidationError as exc:
+                update_id = item.get("update_id") if isinstance(item, dict) else None
+                logger.warning(
+                    "update %s could not be read and is skipped: %d problem(s), first: %s",
+                    update_id,
+                    exc.error_count(),
+                    exc.errors()[0]["loc"] if exc.errors() else "?",
+                )
+                if isinstance(update_id, int):
+                    updates.append(Update.model_validate({"update_id": update_id}))
+        return updates

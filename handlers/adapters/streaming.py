@@ -1,0 +1,394 @@
+"""Showing an answer while it is written, then delivering it whole.
+
+The upstream reader only calls :meth:`AnswerWriter.append` (no I/O, never blocks); a pump
+task shows the latest state at most once per ``interval``, so a slow or flood-limited
+Telegram never slows the reading, and intermediate states are simply skipped.
+
+* :class:`DraftWriter` (private chats): ``sendMessageDraft`` with a stop button, then the
+  answer is sent with ``sendMessage``.
+* :class:`EditWriter` (groups): one message is sent on the first text and edited (by default
+  at most every 1.5 s); that message becomes the answer.
+
+Whenever the text outgrows one message, a finished piece is cut off (see
+:func:`bot.services.markdown.take_chunk`) and delivered for good. Final sends honour
+``TelegramRetryAfter`` (beyond what the session middleware already retried), and a part that
+Telegram refuses to parse goes out as plain text: an answer is never lost to formatting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from contextlib import AsyncExitStack
+from typing import Any
+
+from aiogram import Bot
+from aiogram.enums import ChatAction
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
+from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
+from aiogram.utils.chat_action import ChatActionSender
+
+from bot.services.markdown import MESSAGE_LIMIT, Part, clean, split_markdown, take_chunk, to_part
+
+logger = logging.getLogger(__name__)
+
+FINAL_RETRIES = 3  # extra attempts after a flood wait that outlasted the session middleware
+MAX_FLOOD_WAIT = 300.0
+TYPING_INTERVAL = 5.0  # a chat action shows for about 5 s
+FIRST_PREVIEW_GRACE = 0.05  # seconds between the first text and the first preview
+TYPING_GRACE = 0.1  # no "typing…" for an answer whose text arrives within this
+
+
+def is_parse_error(exc: TelegramBadRequest) -> bool:
+    return "can't parse entities" in exc.message.lower()
+
+
+def new_draft_id() -> int:
+    return secrets.randbelow(2**31 - 2) + 1
+
+
+class AnswerWriter:
+    """Base: buffering, the pump, typing, cutting and final delivery."""
+
+    draft_id: int | None = None  # drafts only: the key of the stop button
+
+    def __init__(
+        self,
+        bot: Bot,
+        chat_id: int,
+        *,
+        interval: float,
+        thread_id: int | None = None,
+        reply_to: int | None = None,
+        limit: int = MESSAGE_LIMIT,
+        typing: bool = True,
+    ) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+        self.interval = interval
+        self.thread_id = thread_id
+        self.reply_to = reply_to
+        self.limit = limit
+        self.typing = typing
+        self.text = ""  # everything received
+        self.delivered: list[Message] = []  # final messages, in order
+        self._incoming: list[str] = []
+        self._pending = ""  # received, not yet delivered for good (Markdown)
+        self._changed = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._pump_task: asyncio.Task[None] | None = None
+        self._typing_stack = AsyncExitStack()
+        self._preview_html: str | None = None
+        self._stopped = False
+        self._first_action: asyncio.Task[None] | None = None
+        self._first_text = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.typing:
+            # The first action is its own task: sent unless text arrives within
+            # TYPING_GRACE (an answer that is there at once needs no "typing…" - one
+            # Telegram call saved); the sender below repeats it while nothing shows.
+            self._first_action = asyncio.create_task(self._first_typing())
+            await self._typing_stack.enter_async_context(
+                ChatActionSender.typing(
+                    bot=self.bot,
+                    chat_id=self.chat_id,
+                    message_thread_id=self.thread_id,
+                    interval=TYPING_INTERVAL,
+                    initial_sleep=TYPING_INTERVAL,
+                )
+            )
+        self._pump_task = asyncio.create_task(self._pump())
+
+    async def _first_typing(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(TYPING_GRACE):
+                await self._first_text.wait()
+        if self._first_text.is_set() or self._closing.is_set():
+            return
+        try:
+            async with asyncio.timeout(TYPING_INTERVAL):  # never held up by flood control
+                await self.bot.send_chat_action(
+                    self.chat_id, ChatAction.TYPING, message_thread_id=self.thread_id
+                )
+        except (TelegramAPIError, TimeoutError) as exc:
+            logger.debug("typing action failed: %r", exc)
+
+    def append(self, piece: str) -> None:
+        if not piece:
+            return
+        self.text += piece
+        self._incoming.append(piece)
+        self._first_text.set()
+        self._changed.set()
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self.text.strip())
+
+    async def finish(self, *, reply_markup: InlineKeyboardMarkup | None = None) -> list[Message]:
+        """Deliver everything received; returns the messages that carry the answer."""
+        await self._stop_pump()
+        self._take_incoming()
+        parts = [
+            p for p in (to_part(piece) for piece in split_markdown(self._pending, self.limit)) if p
+        ]
+        self._pending = ""
+        if not parts:
+            await self._drop_preview()
+        for index, part in enumerate(parts):
+            await self._commit(part, reply_markup if index == len(parts) - 1 else None)
+        await self._stop_typing()
+        return self.delivered
+
+    async def discard(self) -> None:
+        """Stop showing anything (nothing more is delivered)."""
+        await self._stop_pump()
+        await self._stop_typing()
+        await self._drop_preview()
+
+    # -- the pump ------------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        first = True
+        while not self._closing.is_set():
+            await self._changed.wait()
+            if self._closing.is_set():
+                return
+            if first:
+                first = False
+                # An answer that arrives whole within a moment goes straight out as the
+                # answer: no preview that is replaced at once (one Telegram call saved).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), FIRST_PREVIEW_GRACE)
+                if self._closing.is_set():
+                    return
+            self._changed.clear()
+            try:
+                await self._flush()
+            except TelegramAPIError as exc:
+                # Previews are best effort; what is not delivered yet stays pending.
+                logger.warning("showing a partial answer in %s failed: %s", self.chat_id, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.interval)
+
+    async def _stop_pump(self) -> None:
+        self._closing.set()
+        self._changed.set()
+        if self._pump_task is not None:
+            task, self._pump_task = self._pump_task, None
+            await task
+
+    def _take_incoming(self) -> None:
+        if self._incoming:
+            self._pending += clean("".join(self._incoming))
+            self._incoming.clear()
+
+    async def _flush(self) -> None:
+        self._take_incoming()
+        while (cut := take_chunk(self._pending, self.limit)) is not None:
+            head, tail = cut
+            part = to_part(head)
+            if part is not None:
+                await self._commit(part)
+            self._pending = tail
+        part = to_part(self._pending)
+        if part is not None and part.html != self._preview_html:
+            await self._stop_typing()
+            await self._preview(part)
+            self._preview_html = part.html
+
+    async def _stop_typing(self) -> None:
+        await self._typing_stack.aclose()
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def _common(self) -> dict[str, Any]:
+        return {"message_thread_id": self.thread_id} if self.thread_id else {}
+
+    async def _send(self, part: Part, reply_markup: InlineKeyboardMarkup | None = None) -> Message:
+        """sendMessage that survives flood waits and falls back to plain text."""
+        reply = None
+        if self.reply_to is not None and not self.delivered:
+            reply = ReplyParameters(message_id=self.reply_to, allow_sending_without_reply=True)
+
+        async def send(text: str, parse_mode: Any) -> Message:
+            kwargs: dict[str, Any] = {"reply_parameters": reply, "reply_markup": reply_markup}
+            if parse_mode is None:
+                kwargs["parse_mode"] = None
+            return await self.bot.send_message(self.chat_id, text, **self._common(), **kwargs)
+
+        message: Message = await self._final(send, part)
+        self.delivered.append(message)
+        return message
+
+    async def _final(self, call: Any, part: Part) -> Any:
+        """Run ``call(text, parse_mode)`` for a part that must arrive."""
+        attempt = 0
+        plain = False
+        while True:
+            attempt += 1
+            try:
+                if plain:
+                    return await call(part.source, None)
+                return await call(part.html, "default")
+            except TelegramBadRequest as exc:
+                if plain or not is_parse_error(exc):
+                    raise
+                logger.warning("Telegram refused the formatting of a part; sending plain text")
+                plain = True
+            except TelegramRetryAfter as exc:
+                if attempt > FINAL_RETRIES:
+                    raise
+                wait = min(float(exc.retry_after), MAX_FLOOD_WAIT)
+                logger.warning("flood control while delivering an answer: waiting %.0f s", wait)
+                await asyncio.sleep(wait)
+
+    # -- per kind ------------------------------------------------------------------------------
+
+    async def _preview(self, part: Part) -> None:
+        raise NotImplementedError
+
+    async def _commit(self, part: Part, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+        """Deliver one finished part for good."""
+        raise NotImplementedError
+
+    async def _drop_preview(self) -> None:
+        """Remove whatever preview is showing (drafts vanish by themselves)."""
+
+
+class DraftWriter(AnswerWriter):
+    """Private chats: drafts while writing, real messages at the end."""
+
+    def __init__(self, bot: Bot, chat_id: int, *, draft_id: int | None = None, **kw: Any) -> None:
+        kw.setdefault("interval", 0.5)
+        super().__init__(bot, chat_id, **kw)
+        self.draft: int = draft_id or new_draft_id()
+        self.draft_id = self.draft
+        self._drafts_broken = False
+
+    async def _preview(self, part: Part) -> None:
+        if self._drafts_broken:
+            return
+        try:
+            await self.bot.send_message_draft(
+                chat_id=self.chat_id,
+                draft_id=self.draft,
+                text=part.html,
+                can_stop=True,
+                **self._common(),
+            )
+        except TelegramBadRequest as exc:
+            if not is_parse_error(exc):
+                # e.g. drafts not available for this chat: stop trying, the answer still comes.
+                logger.warning("sendMessageDraft refused (%s); answering without drafts", exc)
+                self._drafts_broken = True
+                return
+            await self.bot.send_message_draft(
+                chat_id=self.chat_id,
+                draft_id=self.draft,
+                text=part.source,
+                parse_mode=None,
+                can_stop=True,
+                **self._common(),
+            )
+
+    async def _commit(self, part: Part, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+        await self._send(part, reply_markup)
+
+
+class EditWriter(AnswerWriter):
+    """Groups: one message edited while writing (throttled), more when it outgrows one."""
+
+    def __init__(self, bot: Bot, chat_id: int, **kw: Any) -> None:
+        kw.setdefault("interval", 1.5)
+        super().__init__(bot, chat_id, **kw)
+        self._current: Message | None = None  # the message being edited
+        self._current_html: str | None = None
+
+    async def _preview(self, part: Part) -> None:
+        if self._current is None:
+            reply = None
+            if self.reply_to is not None and not self.delivered:
+                reply = ReplyParameters(message_id=self.reply_to, allow_sending_without_reply=True)
+            try:
+                self._current = await self.bot.send_message(
+                    self.chat_id, part.html, reply_parameters=reply, **self._common()
+                )
+            except TelegramBadRequest as exc:
+                if not is_parse_error(exc):
+                    raise
+                self._current = await self.bot.send_message(
+                    self.chat_id,
+                    part.source,
+                    parse_mode=None,
+                    reply_parameters=reply,
+                    **self._common(),
+                )
+            self._current_html = part.html
+            return
+        await self._edit(part)
+
+    def _editor(self, message: Message, reply_markup: InlineKeyboardMarkup | None) -> Any:
+        async def edit(text: str, parse_mode: Any) -> Any:
+            kwargs: dict[str, Any] = {"reply_markup": reply_markup}
+            if parse_mode is None:
+                kwargs["parse_mode"] = None
+            try:
+                return await self.bot.edit_message_text(
+                    text=text, chat_id=self.chat_id, message_id=message.message_id, **kwargs
+                )
+            except TelegramBadRequest as exc:
+                if "message is not modified" not in exc.message.lower():
+                    raise
+                return None
+
+        return edit
+
+    async def _edit(self, part: Part) -> None:
+        """A throttled preview edit (best effort)."""
+        assert self._current is not None
+        if part.html == self._current_html:
+            return
+        edit = self._editor(self._current, None)
+        try:
+            await edit(part.html, "default")
+        except TelegramBadRequest as exc:
+            if not is_parse_error(exc):
+                raise
+            await edit(part.source, None)
+        self._current_html = part.html
+
+    async def _edit_final(
+        self, message: Message, part: Part, reply_markup: InlineKeyboardMarkup | None
+    ) -> None:
+        if part.html != self._current_html or reply_markup is not None:
+            await self._final(self._editor(message, reply_markup), part)
+        self._current_html = None
+
+    async def _commit(self, part: Part, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+        current = self._current
+        self._current = None
+        if current is not None:
+            try:
+                await self._edit_final(current, part, reply_markup)
+            except TelegramBadRequest as exc:
+                # The message being edited is gone (e.g. deleted by a group admin): send anew.
+                logger.warning("could not finish an edited answer (%s); sending it anew", exc)
+            else:
+                self.delivered.append(current)
+                return
+        await self._send(part, reply_markup)
+
+    async def _drop_preview(self) -> None:
+        if self._current is None:
+            return
+        current, self._current = self._current, None
+        try:
+            await self.bot.delete_message(self.chat_id, current.message_id)
+        except TelegramAPIError as exc:
+            logger.info("could not delete a partial answer: %s", exc)

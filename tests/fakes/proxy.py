@@ -1,0 +1,93 @@
+"""``ForwardProxy``: a tiny HTTP forward proxy on 127.0.0.1 that records what went through it.
+
+Plain-HTTP proxying only (absolute-form request targets, ``GET http://host:port/path``): the
+request head is rewritten to origin form, with ``Connection: close`` so that each connection
+carries one request, and sent to the target; then bytes are piped both ways until either
+side closes. ``requests`` holds each request line as the client sent it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import urlsplit
+
+__all__ = ["ForwardProxy"]
+
+
+class ForwardProxy:
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> ForwardProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(writer)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            line, _, rest = head.partition(b"\r\n")
+            method, target, version = line.decode("latin-1").split(" ", 2)
+            self.requests.append(line.decode("latin-1"))
+            parts = urlsplit(target)
+            if parts.scheme != "http" or not parts.hostname:
+                writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                return
+            path = parts.path or "/"
+            if parts.query:
+                path += "?" + parts.query
+            headers = [
+                header
+                for header in rest.split(b"\r\n")
+                if header
+                and header.split(b":", 1)[0].strip().lower()
+                not in {b"connection", b"proxy-connection", b"keep-alive"}
+            ]
+            head_out = f"{method} {path} {version}\r\n".encode("latin-1")
+            head_out += b"".join(h + b"\r\n" for h in headers) + b"Connection: close\r\n\r\n"
+            up_reader, up_writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+            self._writers.add(up_writer)
+            up_writer.write(head_out)
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+            self._tasks.discard(task)
+            self._writers.discard(writer)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            writer.close()
