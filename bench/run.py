@@ -180,7 +180,8 @@ def _load_queue_notice_markers() -> None:
 
 
 GATEWAY = "gateway"
-DEFAULT_CASES = "chat,image,stream,gateway"
+SCALE = "scale"
+DEFAULT_CASES = "chat,image,stream,gateway,scale"
 
 CASES: dict[str, Case] = {
     "start": Case(
@@ -489,6 +490,13 @@ class Bench:
 
             print("gateway: python -m bench.gateway (about 40 s)", file=sys.stderr, flush=True)
             results["gateway"] = await gateway.run(gateway.parse([]))
+        if SCALE in args.cases:
+            # The storage at 10k and 100k users, as python -m bench.scale with its defaults
+            # (the million: python -m bench.scale --sizes 10000,100000,1000000 --load).
+            from bench import scale
+
+            print("scale: python -m bench.scale (about two minutes)", file=sys.stderr, flush=True)
+            results["scale"] = await scale.run(scale.parse_args([]))
         results["summary"] = summary(results)
         return results
 
@@ -697,8 +705,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--cases",
         default=DEFAULT_CASES,
         help="comma-separated, from: "
-        + ", ".join([*CASES, GATEWAY])
-        + f" ({DEFAULT_CASES}; {GATEWAY}: the HTTP API, as python -m bench.gateway)",
+        + ", ".join([*CASES, GATEWAY, SCALE])
+        + f" ({DEFAULT_CASES}; {GATEWAY}: the HTTP API, as python -m bench.gateway; "
+        + f"{SCALE}: the storage at 10k/100k users, as python -m bench.scale)",
     )
     parser.add_argument(
         "--no-floor", dest="floor", action="store_false", help="skip the echo floor"
@@ -727,7 +736,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
     args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in args.cases if c not in CASES and c != GATEWAY]
+    unknown = [c for c in args.cases if c not in CASES and c not in (GATEWAY, SCALE)]
     if unknown:
         parser.error(f"unknown case(s): {', '.join(unknown)}")
     if args.label is None:

@@ -29,7 +29,9 @@ from handlers.adapters.jobs import (
     on_shutdown_keys,
     on_startup_keys,
     start_premium_jobs,
+    start_retention,
     stop_premium_jobs,
+    stop_retention,
 )
 from handlers.adapters.payment_journal import PaymentJournal
 from handlers.adapters.webhook import WebhookHandler
@@ -179,6 +181,8 @@ async def amain(settings: Settings) -> None:
     dp.shutdown.register(on_shutdown_keys)
     dp.startup.register(start_premium_jobs)
     dp.shutdown.register(stop_premium_jobs)  # before on_shutdown closes the database
+    dp.startup.register(start_retention)
+    dp.shutdown.register(stop_retention)  # before on_shutdown closes the database
     dp.shutdown.register(on_shutdown)
     time_database()
     track_queues(dp)

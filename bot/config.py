@@ -94,6 +94,8 @@ class Settings:
     max_concurrent_updates: int = 800
     # answer length: max_tokens sent with every chat request (0: the provider's default)
     chat_max_tokens: int = 4096
+    # days idle conversations, daily usage counters and unpaid invoices are kept (0: forever)
+    retention_days: int = 90
     # documents: most characters of a file's text sent to the model with the question.
     # 50000 characters are ~12k tokens of English, ~20k of Russian: with the answer
     # (CHAT_MAX_TOKENS) that fits a 32k-token context, the smallest the offered models are
@@ -308,6 +310,7 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
             env, "MAX_CONCURRENT_UPDATES", 800, minimum=1, maximum=1_000_000
         ),
         chat_max_tokens=_max_tokens(env),
+        retention_days=_int(env, "RETENTION_DAYS", 90, minimum=0, maximum=36500),
         document_max_chars=_int(env, "DOCUMENT_MAX_CHARS", 50_000, minimum=1000, maximum=1_000_000),
         **_operations(env),
     )

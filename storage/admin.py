@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass, field
 from typing import Any
 
+from storage import star_subscriptions as subs_repo
+from storage.db import Database
 from storage.sqlite import Connection
 
 KEY_NONE = "none"
@@ -78,6 +81,59 @@ async def language_of(conn: Connection, user_id: int) -> str | None:
     row = await cursor.fetchone()
     await cursor.close()
     return None if row is None else row[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    users: int
+    banned: int
+    blocked_bot: int
+    active_keys: int
+    per_tier: dict[str, int]
+    usage: dict[str, int]
+    earned: int
+    # Monthly plans: tier -> (subscribers whose plan renews, their Stars a month).
+    subscribers: dict[str, tuple[int, int]] = field(default_factory=dict)
+    canceled: int = 0  # subscriptions whose renewal was stopped since ``since``
+
+
+_COUNT_USERS = (
+    "SELECT COUNT(*), COALESCE(SUM(is_banned), 0), COALESCE(SUM(blocked_bot), 0) FROM users"
+)
+_COUNT_KEYS = "SELECT COUNT(*) FROM api_keys WHERE is_active = 1"
+_PER_TIER = (
+    "SELECT tier, COUNT(*) FROM user_tiers "
+    "WHERE tier != 'free' AND (expires_at IS NULL OR expires_at > ?) GROUP BY tier"
+)
+_USAGE_ON = "SELECT kind, SUM(used) FROM usage_daily WHERE day = ? GROUP BY kind"
+_EARNED = (
+    "SELECT COALESCE(SUM(amount), 0) FROM payments "
+    "WHERE currency = 'XTR' AND created_at >= ? AND status IN ('received', 'credited')"
+)
+
+
+async def counts(db: Database, *, day: str, now: int, since: int) -> Counts:
+    """Everything /stats counts. The user count reads every row of ``users`` (hundreds of
+    milliseconds at a million users), so all of it runs on the database's thread
+    (``Database.read_off_loop``): the bot keeps answering meanwhile."""
+    users = (await db.read_off_loop(_COUNT_USERS))[0]
+    keys = (await db.read_off_loop(_COUNT_KEYS))[0]
+    per_tier = await db.read_off_loop(_PER_TIER, (now,))
+    usage = await db.read_off_loop(_USAGE_ON, (day,))
+    earned = (await db.read_off_loop(_EARNED, (since,)))[0]
+    subscribers = await db.read_off_loop(subs_repo.RENEWING_PER_TIER, (now,))
+    canceled = (await db.read_off_loop(subs_repo.CANCELED_SINCE, (since,)))[0]
+    return Counts(
+        users=int(users[0]),
+        banned=int(users[1]),
+        blocked_bot=int(users[2]),
+        active_keys=int(keys[0]),
+        per_tier={row[0]: int(row[1]) for row in per_tier},
+        usage={row[0]: int(row[1]) for row in usage},
+        earned=int(earned[0]),
+        subscribers={row[0]: (int(row[1]), int(row[2])) for row in subscribers},
+        canceled=int(canceled[0]),
+    )
 
 
 # -- the /stats chart: daily series. Plain sqlite3 (not the shared async connection): they

@@ -6,14 +6,23 @@ statement and every transaction goes through an asyncio lock, so a transaction o
 coroutine is never joined by another coroutine's statement. Other processes are kept apart by
 SQLite itself (WAL, ``BEGIN IMMEDIATE``) and a 10 s busy timeout; while another process
 holds the write lock, a waiting writer does not hold the asyncio lock, so reads go on.
+
+Work that may take long runs on the database's own thread instead (:class:`OffLoop`): the
+whole-table reads (admin statistics) on a read-only connection, and the upkeep on a second
+connection - WAL checkpoints every second, statistics for the planner, retention deletes.
+SQLite lets go of the GIL while it works, so the event loop goes on meanwhile. Every
+statement that keeps the loop 50 ms or more is logged by name (``storage.slow``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -21,10 +30,28 @@ from typing import Any, TypeVar
 
 from storage import sqlite
 from storage.migrations import SchemaTooNew, migrate
-from storage.sqlite import is_busy, statement_timer
+from storage.sqlite import is_busy, statement_done
+
+logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
 READ_NOW_BUSY_TIMEOUT_MS = 200
+
+# WAL upkeep. SQLite's automatic checkpoint runs inside the COMMIT that crosses the limit,
+# on the event loop (20-30 ms, measured). Here a PASSIVE checkpoint runs every
+# CHECKPOINT_INTERVAL seconds on the database's thread, so a commit never reaches the limit
+# in practice; the automatic one stays on, set high, as the backstop if that thread is stuck
+# (the WAL can't grow without bound). Both processes (bot and API) open the database through
+# this class, so both use the same settings, and each runs the checkpoint: whichever gets
+# there first does the work, the other finds nothing to do.
+CHECKPOINT_INTERVAL = 1.0
+WAL_BACKSTOP_PAGES = 8192  # ~32 MB with 4 KiB pages
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the -wal file is truncated back to this after a reset
+# Planner statistics (sqlite_stat1): refreshed at start and then hourly. ``analysis_limit``
+# makes ANALYZE sample about this many rows per index: milliseconds even at a million users.
+ANALYZE_INTERVAL = 3600.0
+ANALYSIS_LIMIT = 1000
+OFF_LOOP_BUSY_TIMEOUT_S = 5.0
 
 T = TypeVar("T")
 
@@ -39,12 +66,139 @@ class DatabaseError(Exception):
     """The database file can't be opened or used (operator problem)."""
 
 
+class OffLoop:
+    """Two connections used from one thread of their own: a read-only one for heavy reads
+    and a read-write one for upkeep. One thread, so statements run one after another and
+    the connections are never shared between threads at the same time. (This is what
+    aiosqlite does; a plain executor is used because its idle thread does not keep the
+    process alive at exit when a caller forgets :meth:`close`.)"""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-offloop")
+        self._ro: sqlite3.Connection | None = None
+        self._rw: sqlite3.Connection | None = None
+
+    def _open(self, readonly: bool) -> sqlite3.Connection:
+        if readonly:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+        else:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=0
+            )
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+        conn.execute(f"PRAGMA busy_timeout = {int(OFF_LOOP_BUSY_TIMEOUT_S * 1000)}")
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._ro is None:
+            self._ro = self._open(readonly=True)
+        return self._ro
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._rw is None:
+            self._rw = self._open(readonly=False)
+        return self._rw
+
+    async def _run(self, call: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, call)
+
+    async def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        def call() -> list[sqlite3.Row]:
+            started = time.perf_counter()
+            try:
+                return self._reader().execute(sql, params).fetchall()
+            finally:
+                statement_done(sql, started, "off-loop")
+
+        return await self._run(call)
+
+    async def write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """One statement in its own transaction; returns rowcount. It waits for the write
+        lock on this thread (busy timeout), never on the event loop."""
+
+        def call() -> int:
+            started = time.perf_counter()
+            try:
+                cursor = self._writer().execute(sql, params)
+                count = cursor.rowcount
+                cursor.close()
+                return count
+            finally:
+                statement_done(sql, started, "off-loop")
+
+        return await self._run(call)
+
+    async def write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        """``executemany`` in one ``BEGIN IMMEDIATE`` transaction; returns rowcount."""
+
+        def call() -> int:
+            conn = self._writer()
+            conn.execute("BEGIN IMMEDIATE")  # waits for the write lock here, on this thread
+            started = time.perf_counter()
+            try:
+                count = conn.executemany(sql, rows).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                statement_done(sql, started, "off-loop")
+            return count
+
+        return await self._run(call)
+
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """A PASSIVE checkpoint: (busy, WAL frames, frames copied back). It never waits for
+        readers or writers; what it can't copy now is copied next time."""
+        rows = await self.write_rows("PRAGMA wal_checkpoint(PASSIVE)")
+        row = rows[0]
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def write_rows(self, sql: str) -> list[sqlite3.Row]:
+        def call() -> list[sqlite3.Row]:
+            started = time.perf_counter()
+            try:
+                return self._writer().execute(sql).fetchall()
+            finally:
+                statement_done(sql, started, "off-loop")
+
+        return await self._run(call)
+
+    async def analyze(self) -> None:
+        def call() -> None:
+            conn = self._writer()
+            conn.execute(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}")
+            conn.execute("ANALYZE")
+
+        await self._run(call)
+
+    async def close(self) -> None:
+        def call() -> None:
+            for conn in (self._ro, self._rw):
+                if conn is not None:
+                    conn.close()
+            self._ro = self._rw = None
+
+        with contextlib.suppress(RuntimeError):  # the executor is already shut down
+            await self._run(call)
+        self._executor.shutdown(wait=False)
+
+
 class Database:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, maintenance: bool = True) -> None:
         self.path = Path(path)
         self._conn: sqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._reader: sqlite3.Connection | None = None
+        self._maintenance = maintenance
+        self._off_loop: OffLoop | None = None
+        self._upkeep: asyncio.Task[None] | None = None
 
     @property
     def conn(self) -> sqlite.Connection:
@@ -72,6 +226,8 @@ class Database:
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}")
+            await conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             if run_migrations:
                 async with self._lock:
                     await migrate(conn)
@@ -79,7 +235,58 @@ class Database:
         except (sqlite3.Error, SchemaTooNew) as exc:
             await self.close()
             raise DatabaseError(f"cannot use {self.path}: {exc}") from None
+        if str(self.path) != ":memory:":
+            self._off_loop = OffLoop(self.path)
+            if self._maintenance:
+                self._upkeep = asyncio.create_task(self._keep_up(), name="sqlite-upkeep")
         return self
+
+    @property
+    def off_loop(self) -> OffLoop | None:
+        """The connections on the database's own thread; None for ``:memory:``."""
+        return self._off_loop
+
+    async def read_off_loop(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """A read that may scan a whole table: on the read-only connection of the database's
+        thread, so the event loop goes on meanwhile. (An in-memory database has no second
+        connection: there it runs the usual way.)"""
+        if self._off_loop is None:
+            return await self.fetchall(sql, params)
+        return await self._off_loop.read(sql, tuple(params))
+
+    async def write_off_loop(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One write statement on the database's thread (it waits for the write lock there,
+        not on the loop); returns rowcount. Keep it small: it holds the write lock while it
+        runs."""
+        if self._off_loop is None:
+            return await self.execute(sql, params)
+        return await self._off_loop.write(sql, tuple(params))
+
+    async def write_many_off_loop(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        """``executemany`` in one transaction on the database's thread; returns rowcount."""
+        if self._off_loop is None:
+            async with self.transaction() as conn:
+                cursor = await conn.executemany(sql, rows)
+                return cursor.rowcount
+        return await self._off_loop.write_many(sql, rows)
+
+    async def _keep_up(self) -> None:
+        """Checkpoint the WAL every second and refresh the planner's statistics hourly, all
+        on the database's thread."""
+        off_loop = self._off_loop
+        assert off_loop is not None
+        loop = asyncio.get_running_loop()
+        next_analyze = loop.time()
+        while True:
+            try:
+                if loop.time() >= next_analyze:
+                    next_analyze = loop.time() + ANALYZE_INTERVAL
+                    await off_loop.analyze()
+                await off_loop.checkpoint()
+            except sqlite3.Error as exc:
+                if not is_busy(exc):
+                    logger.warning("database upkeep failed: %s", exc)
+            await asyncio.sleep(CHECKPOINT_INTERVAL)
 
     async def _check_writable(self) -> None:
         """Fail now, not at the first payment: SQLite opens a file it may not write (a
@@ -95,6 +302,14 @@ class Database:
             self._lock.release()
 
     async def close(self) -> None:
+        upkeep, self._upkeep = self._upkeep, None
+        if upkeep is not None:
+            upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await upkeep
+        off_loop, self._off_loop = self._off_loop, None
+        if off_loop is not None:
+            await off_loop.close()
         if self._reader is not None:
             reader, self._reader = self._reader, None
             reader.close()
@@ -102,7 +317,7 @@ class Database:
             conn, self._conn = self._conn, None
             await conn.close()
 
-    async def _locked(self, attempt: Callable[[sqlite3.Connection], T]) -> T:
+    async def _locked(self, attempt: Callable[[sqlite3.Connection], T], sql: str) -> T:
         """Run ``attempt`` on the connection under the lock. While another process holds
         the database, the lock is *not* kept during the wait: this process's readers go on
         (WAL lets them), and the attempt is repeated with growing sleeps until the busy
@@ -114,8 +329,12 @@ class Database:
         while True:
             async with self._lock:
                 try:
-                    with self._synchronous(conn.raw):
-                        return attempt(conn.raw)
+                    started = time.perf_counter()
+                    try:
+                        with self._synchronous(conn.raw):
+                            return attempt(conn.raw)
+                    finally:
+                        statement_done(sql, started)
                 except sqlite3.OperationalError as exc:
                     if not is_busy(exc):
                         raise
@@ -193,7 +412,11 @@ class Database:
             reader.execute(f"PRAGMA busy_timeout = {READ_NOW_BUSY_TIMEOUT_MS}")
             reader.execute("PRAGMA query_only = ON")
             self._reader = reader
-        return reader.execute(sql, tuple(params)).fetchall()
+        started = time.perf_counter()
+        try:
+            return reader.execute(sql, tuple(params)).fetchall()
+        finally:
+            statement_done(sql, started)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[sqlite.Connection]:
@@ -268,11 +491,7 @@ class Database:
             finally:
                 cursor.close()
 
-        started = time.perf_counter()
-        try:
-            return await self._locked(attempt)
-        finally:
-            statement_timer(sql, started)
+        return await self._locked(attempt, sql)
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         values = tuple(params)
@@ -285,11 +504,7 @@ class Database:
             finally:
                 cursor.close()
 
-        started = time.perf_counter()
-        try:
-            return await self._locked(attempt)
-        finally:
-            statement_timer(sql, started)
+        return await self._locked(attempt, sql)
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         values = tuple(params)
@@ -301,11 +516,7 @@ class Database:
             finally:
                 cursor.close()
 
-        started = time.perf_counter()
-        try:
-            return await self._locked(attempt)
-        finally:
-            statement_timer(sql, started)
+        return await self._locked(attempt, sql)
 
     async def fetchval(self, sql: str, params: Iterable[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)

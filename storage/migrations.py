@@ -153,11 +153,38 @@ CREATE INDEX star_subscriptions_user ON star_subscriptions(user_id, state);
 """
 
 
+# Indexes for the whole-table questions (admin statistics, the expiry reminders, the key
+# re-check, pre-checkout, retention), each checked with EXPLAIN QUERY PLAN on a million-user
+# database (``python -m bench.scale``):
+# * usage_daily by day: /stats sums today's rows; retention deletes the old days. The table
+#   has no rowid, so the index also carries (user_id, day, kind) and covers both queries.
+# * user_tiers by expiry: the reminder query and /stats' tiers in force.
+# * api_keys by last check, only for keys that follow the channel: the re-check takes the
+#   oldest first and sleeps until it is due, one index step each. A key never checked gets 0
+#   (oldest of all) so the index holds a range with no NULLs to step around.
+# * payments by payload: pre-checkout's "already paid?" and retention's "never paid?".
+# * invoices by creation time: retention's scan for invoices never paid.
+# * users by (is_banned, blocked_bot): /stats' counts and a broadcast's recipients read this
+#   small index instead of every users row; api_keys by is_active: /stats' active keys.
+# Statistics for the planner are refreshed by Database.maintain() (a bounded ANALYZE).
+_V4_INDEXES = """
+CREATE INDEX usage_daily_day ON usage_daily(day, kind, used);
+CREATE INDEX user_tiers_expires ON user_tiers(expires_at) WHERE expires_at IS NOT NULL;
+UPDATE api_keys SET checked_at = 0 WHERE checked_at IS NULL;
+CREATE INDEX api_keys_recheck ON api_keys(checked_at)
+    WHERE is_active = 1 OR inactive_reason = 'left_channel';
+CREATE INDEX payments_payload ON payments(payload);
+CREATE INDEX invoices_created ON invoices(created_at);
+CREATE INDEX users_flags ON users(is_banned, blocked_bot);
+CREATE INDEX api_keys_active ON api_keys(is_active);
+"""
+
+
 class SchemaTooNew(Exception):
     """The database was written by a newer version of the bot."""
 
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3_STAR_SUBSCRIPTIONS)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3_STAR_SUBSCRIPTIONS, _V4_INDEXES)
 LATEST = len(MIGRATIONS)
 
 

@@ -20,6 +20,8 @@ cursor with ``await fetchone()/fetchall()/close()`` and ``rowcount``/``lastrowid
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -28,18 +30,52 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+logger = logging.getLogger("storage.slow")
+
+# A statement that keeps the event loop this long is logged (WARNING) by name: every user
+# waits for it. Parameters are never logged; the name is the verb and the table.
+SLOW_STATEMENT_S = 0.05
+
+_NAME_RE = re.compile(
+    r"\b(?:FROM|INTO|UPDATE|TABLE|INDEX|ON)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE
+)
+
+
+def statement_name(sql: str) -> str:
+    """A short name for a statement, safe to log: its verb and first table
+    (``SELECT usage_daily``, ``PRAGMA wal_checkpoint``). Never values."""
+    words = sql.split(None, 2)
+    if not words:
+        return "(empty)"
+    verb = words[0].upper()
+    if verb == "PRAGMA" and len(words) > 1:
+        return "PRAGMA " + re.split(r"[\s=(]", words[1], maxsplit=1)[0]
+    match = _NAME_RE.search(sql)
+    return f"{verb} {match.group(1)}" if match else verb
+
+
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
-# Set by a process that exports metrics (``statement_timer``): called with each statement's
-# SQL and the seconds it took, lock waits included. None: nothing is measured.
+# Set by a process that exports metrics (``bot.metrics.time_database``): called with each
+# event-loop statement's SQL and the seconds it ran. None: nothing is reported.
 on_statement: Callable[[str, float], None] | None = None
 
 
-def statement_timer(sql: str, started: float) -> None:
-    """Report a statement that began at ``started`` (``time.perf_counter()``)."""
-    hook = on_statement
-    if hook is not None:
-        hook(sql, time.perf_counter() - started)
+def statement_done(sql: str, started: float, where: str = "loop", *, report: bool = True) -> None:
+    """The one measurement of a statement that began at ``started`` (``time.perf_counter()``):
+    reported to :data:`on_statement` when it ran on the event loop (``report=False`` for the
+    rows fetched after it, already counted as that statement), and logged by name when it
+    took :data:`SLOW_STATEMENT_S` or more. Only the time SQLite worked is measured, never an
+    asynchronous wait for a lock: that wait holds up nobody but the caller."""
+    elapsed = time.perf_counter() - started
+    if report and where == "loop":
+        hook = on_statement
+        if hook is not None:
+            hook(sql, elapsed)
+    if elapsed >= SLOW_STATEMENT_S:
+        logger.warning(
+            "slow statement (%s): %s took %.0f ms", where, statement_name(sql), elapsed * 1000
+        )
 
 
 _FIRST_SLEEP = 0.001
@@ -55,10 +91,11 @@ def is_busy(exc: sqlite3.Error) -> bool:
 
 
 class Cursor:
-    __slots__ = ("_cursor",)
+    __slots__ = ("_cursor", "_sql")
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
+    def __init__(self, cursor: sqlite3.Cursor, sql: str = "") -> None:
         self._cursor = cursor
+        self._sql = sql
 
     @property
     def rowcount(self) -> int:
@@ -76,7 +113,10 @@ class Cursor:
         return self._cursor.fetchone()
 
     async def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
+        started = time.perf_counter()
+        rows = self._cursor.fetchall()
+        statement_done(self._sql, started, report=False)
+        return rows
 
     async def fetchmany(self, size: int | None = None) -> list[Any]:
         return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
@@ -142,28 +182,40 @@ class Connection:
 
     async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Cursor:
         params = parameters if isinstance(parameters, tuple | dict) else tuple(parameters)
-        started = time.perf_counter()
-        try:
-            return Cursor(await self._retry(lambda: self._raw.execute(sql, params)))
-        finally:
-            statement_timer(sql, started)
+
+        def run() -> sqlite3.Cursor:
+            started = time.perf_counter()
+            try:
+                return self._raw.execute(sql, params)
+            finally:
+                statement_done(sql, started)
+
+        return Cursor(await self._retry(run), sql)
 
     async def execute_fetchall(self, sql: str, parameters: Iterable[Any] = ()) -> list[Any]:
         cursor = await self.execute(sql, parameters)
         try:
-            return cursor._cursor.fetchall()
+            return await cursor.fetchall()
         finally:
             cursor._cursor.close()
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
         # Not retried: outside a transaction the rows before a lock error are already written.
-        return Cursor(self._raw.executemany(sql, parameters))
+        started = time.perf_counter()
+        try:
+            return Cursor(self._raw.executemany(sql, parameters), sql)
+        finally:
+            statement_done(sql, started)
 
     async def executescript(self, script: str) -> Cursor:
         return Cursor(self._raw.executescript(script))
 
     async def commit(self) -> None:
-        await self._retry(self._raw.commit)
+        started = time.perf_counter()
+        try:
+            await self._retry(self._raw.commit)
+        finally:
+            statement_done("COMMIT", started)
 
     async def rollback(self) -> None:
         self._raw.rollback()

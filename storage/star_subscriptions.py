@@ -165,23 +165,26 @@ async def claim_failure_notice(conn: Connection, payload: str, *, now: int) -> b
     return changed == 1
 
 
+# Also read by /stats (storage.admin.counts), there on the database's own thread.
+RENEWING_PER_TIER = (
+    "SELECT tier, COUNT(*), COALESCE(SUM(amount), 0) FROM star_subscriptions "
+    "WHERE state = 'active' AND period_end > ? GROUP BY tier"
+)
+CANCELED_SINCE = (
+    "SELECT COUNT(*) FROM star_subscriptions WHERE state = 'canceled' AND canceled_at >= ?"
+)
+
+
 async def renewing_per_tier(conn: Connection, *, now: int) -> dict[str, tuple[int, int]]:
     """tier -> (subscribers whose plan renews, their Stars a month)."""
-    cursor = await conn.execute(
-        "SELECT tier, COUNT(*), COALESCE(SUM(amount), 0) FROM star_subscriptions "
-        "WHERE state = 'active' AND period_end > ? GROUP BY tier",
-        (now,),
-    )
+    cursor = await conn.execute(RENEWING_PER_TIER, (now,))
     rows = await cursor.fetchall()
     await cursor.close()
     return {row[0]: (int(row[1]), int(row[2])) for row in rows}
 
 
 async def canceled_since(conn: Connection, since: int) -> int:
-    cursor = await conn.execute(
-        "SELECT COUNT(*) FROM star_subscriptions WHERE state = 'canceled' AND canceled_at >= ?",
-        (since,),
-    )
+    cursor = await conn.execute(CANCELED_SINCE, (since,))
     row = await cursor.fetchone()
     await cursor.close()
     return int(row[0]) if row else 0

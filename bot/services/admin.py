@@ -9,9 +9,6 @@ from datetime import UTC, datetime
 from bot.services import clock
 from bot.tiers import FREE, TIER1, TIER2, TIERS
 from storage import admin as admin_repo
-from storage import payments as payments_repo
-from storage import star_subscriptions as subs_repo
-from storage import tiers as tiers_repo
 from storage.db import Database
 
 logger = logging.getLogger(__name__)
@@ -91,28 +88,23 @@ class AdminService:
     async def stats(self, now: int | None = None) -> Stats:
         now = clock.now() if now is None else now
         day = clock.utc_day(now)
-        async with self.db.snapshot() as conn:  # reads only: no write lock
-            users = await admin_repo.count_users(conn)
-            keys = await admin_repo.count_active_keys(conn)
-            per_tier = await tiers_repo.count_active(conn, now=now)
-            usage = await admin_repo.usage_on(conn, day)
-            stars = await payments_repo.earned_since(conn, month_start(now))
-            subscribers = await subs_repo.renewing_per_tier(conn, now=now)
-            canceled = await subs_repo.canceled_since(conn, month_start(now))
+        # Whole-table counts: off the event loop, on a read-only connection (no write lock).
+        counts = await admin_repo.counts(self.db, day=day, now=now, since=month_start(now))
+        per_tier = counts.per_tier
         paid = sum(per_tier.get(tier, 0) for tier in TIERS if tier != FREE)
         tiers = {tier: per_tier.get(tier, 0) for tier in TIERS}
-        tiers[FREE] = max(users["total"] - paid, 0)
+        tiers[FREE] = max(counts.users - paid, 0)
         return Stats(
             day=day,
-            users=users["total"],
-            banned=users["banned"],
-            blocked_bot=users["blocked_bot"],
-            active_keys=keys,
+            users=counts.users,
+            banned=counts.banned,
+            blocked_bot=counts.blocked_bot,
+            active_keys=counts.active_keys,
             per_tier=tiers,
-            usage_today=usage,
-            stars_this_month=stars,
-            subscribers=subscribers,
-            canceled_this_month=canceled,
+            usage_today=counts.usage,
+            stars_this_month=counts.earned,
+            subscribers=counts.subscribers,
+            canceled_this_month=counts.canceled,
         )
 
     async def set_banned(self, user_id: int, banned: bool) -> bool:

@@ -76,7 +76,7 @@ class Broadcaster:
         now = clock.now()
         async with self.db.transaction() as conn:
             row = await repo.create(conn, admin_id=admin_id, text=text, now=now)
-            total = await repo.count_remaining(conn, after=0)
+        total = await repo.count_remaining_off_loop(self.db, after=0)
         logger.info("broadcast %d started by %d: %d recipients", row.id, admin_id, total)
         self._spawn(messenger, row, t, t("admin.broadcast_started", id=row.id, total=total))
         return Started(row, total)
@@ -84,14 +84,14 @@ class Broadcaster:
     async def resume(self, messenger: Messenger) -> list[int]:
         """Go on with every broadcast a previous run left running (called at start)."""
         self._stopping.clear()
-        async with self.db.transaction() as conn:
+        async with self.db.snapshot() as conn:
             rows = await repo.running(conn)
         resumed = []
         for row in rows:
             if row.id in self.tasks:
                 continue
-            async with self.db.transaction() as conn:
-                left = await repo.count_remaining(conn, after=row.last_user)
+            left = await repo.count_remaining_off_loop(self.db, after=row.last_user)
+            async with self.db.snapshot() as conn:
                 admin = await admin_repo.language_of(conn, row.admin_id)
             t = Translator.for_code(admin)
             note = t(
@@ -148,7 +148,7 @@ class Broadcaster:
     async def _loop(
         self, messenger: Messenger, broadcast_id: int, t: Translator, note: str
     ) -> None:
-        async with self.db.transaction() as conn:
+        async with self.db.snapshot() as conn:
             row = await repo.get(conn, broadcast_id)
         if row is None or row.status != repo.RUNNING:
             return
@@ -156,8 +156,14 @@ class Broadcaster:
         progress_id = await self._tell(messenger, admin_id, note)
         since_progress = 0
         last_user, sent, failed = row.last_user, row.sent, row.failed
+        # The total is counted once (a scan of users, off the loop): progress messages
+        # show done / total against it. Users who join meanwhile are still sent to; the
+        # final report has the exact counts.
+        total = (
+            row.sent + row.failed + await repo.count_remaining_off_loop(self.db, after=last_user)
+        )
         while not self._stopping.is_set():
-            async with self.db.transaction() as conn:
+            async with self.db.snapshot() as conn:
                 recipients = await repo.next_recipients(conn, after=last_user, limit=self.batch)
             if not recipients:
                 break
@@ -182,13 +188,11 @@ class Broadcaster:
                 since_progress += 1
                 if since_progress >= self.progress_every and progress_id is not None:
                     since_progress = 0
-                    async with self.db.transaction() as conn:
-                        left = await repo.count_remaining(conn, after=last_user)
                     text = t(
                         "admin.broadcast_progress",
                         id=broadcast_id,
                         done=sent + failed,
-                        total=sent + failed + left,
+                        total=max(total, sent + failed),
                         sent=sent,
                         failed=failed,
                     )

@@ -271,9 +271,18 @@ class KeyService:
                 conn, after_user=after_user, checked_before=checked_before, limit=limit
             )
 
+    async def oldest_due(self, *, checked_before: int, limit: int) -> list[int]:
+        async with self.db.snapshot() as conn:
+            return await keys_repo.oldest_due(conn, checked_before=checked_before, limit=limit)
+
     async def oldest_check(self) -> int | None:
         async with self.db.snapshot() as conn:
             return await keys_repo.oldest_check(conn)
+
+    async def count_following(self) -> int:
+        """Keys the re-check follows; a count over an index, run off the event loop."""
+        rows = await self.db.read_off_loop(keys_repo.COUNT_FOLLOWING)
+        return int(rows[0][0])
 
     async def owner_profile(self, user_id: int) -> tuple[str | None, bool] | None:
         async with self.db.snapshot() as conn:

@@ -1,11 +1,17 @@
 """Keeping keys in step with the channel when updates were missed.
 
-``chat_member`` updates switch keys off and on as owners leave and return (handlers/channel.py),
-but updates sent while the bot was down are lost. :class:`KeyReconciler` re-checks every key
-that follows the channel (active, or off because its owner left) once per
-``KEY_RECHECK_INTERVAL`` seconds, at most ``KEY_RECHECK_PER_SECOND`` getChatMember calls per
-second, and switches keys as the answers say. The Telegram front starts it at start-up and
-stops it on shutdown (``handlers.adapters.jobs``).
+``chat_member`` updates are the primary signal: they switch keys off and on as owners leave
+and return (handlers/channel.py), and each one counts as a check (``checked_at``). Updates
+sent while the bot was down are lost, so :class:`KeyReconciler` re-checks every key that
+follows the channel (active, or off because its owner left) and was not checked for
+``KEY_RECHECK_INTERVAL`` seconds, the longest unchecked first, at most
+``KEY_RECHECK_PER_SECOND`` getChatMember calls per second, and switches keys as the answers
+say. Between rounds it sleeps until the next key is due (one index step tells when).
+
+Its reach is ``KEY_RECHECK_PER_SECOND x KEY_RECHECK_INTERVAL`` keys (108,000 with the
+defaults); with more keys following the channel, each key is re-checked less often than the
+interval (oldest first, so none starves) and a WARNING at start gives the numbers. The
+Telegram front starts it at start-up and stops it on shutdown (``handlers.adapters.jobs``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ Notify = Callable[[int, Change], Awaitable[None]]
 BATCH = 100
 # After "can't check the channel", wait this long (at most) before trying again.
 UNAVAILABLE_BACKOFF = 300.0
+# After a round that found nothing to check although a key looked due (its row changed in
+# between), wait at least this long before looking again.
+IDLE_FLOOR = 0.5
 
 
 class KeyNotifier:
@@ -98,16 +107,42 @@ class KeyReconciler:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def run(self) -> None:
+    async def announce(self) -> int:
+        """Log what the re-check will do; a WARNING when it can't keep up. Returns the number
+        of keys that follow the channel."""
+        following = await self.keys.count_following()
+        capacity = int(self.per_second * self.interval)
         logger.info(
-            "key re-check: every key once per %d s, at most %g checks/s",
+            "key re-check: %d key(s) follow the channel; each once per %d s, at most %g checks/s",
+            following,
             self.interval,
             self.per_second,
         )
+        if following > capacity:
+            logger.warning(
+                "key re-check falls behind: %d keys follow the channel, at %g checks/s a round "
+                "takes %.0f s, longer than KEY_RECHECK_INTERVAL (%d s; at most %d keys). "
+                "chat_member updates still switch keys at once; the re-check only repairs "
+                "missed ones, oldest first. Raise KEY_RECHECK_PER_SECOND or KEY_RECHECK_INTERVAL.",
+                following,
+                self.per_second,
+                following / self.per_second,
+                self.interval,
+                capacity,
+            )
+        return following
+
+    async def run(self) -> None:
+        try:
+            await self.announce()
+        except Exception:
+            logger.exception("key re-check: could not count the keys")
         while not self._stop.is_set():
             try:
-                await self.run_once()
+                checked = await self.run_once()
                 delay = await self._until_next_due()
+                if checked == 0:
+                    delay = max(delay, IDLE_FLOOR)
             except MembershipUnavailable as exc:
                 logger.warning("key re-check paused: the channel can't be checked (%s)", exc)
                 delay = min(self.unavailable_backoff, float(self.interval))
@@ -121,11 +156,14 @@ class KeyReconciler:
         """Check every key that is due now, paced. Returns how many were checked. Raises
         MembershipUnavailable (nothing is switched off on our own failure)."""
         cutoff = self.now() - self.interval
-        after, checked = 0, 0
+        checked = 0
+        seen: set[int] = set()
         while not self._stop.is_set():
-            owners = await self.keys.due_for_check(
-                after_user=after, checked_before=cutoff, limit=BATCH
-            )
+            owners = [
+                user_id
+                for user_id in await self.keys.oldest_due(checked_before=cutoff, limit=BATCH)
+                if user_id not in seen
+            ]
             if not owners:
                 break
             for user_id in owners:
@@ -133,8 +171,8 @@ class KeyReconciler:
                     break
                 await self._pace()
                 await self.check(user_id)
+                seen.add(user_id)
                 checked += 1
-            after = owners[-1]
         return checked
 
     async def check(self, user_id: int) -> Change | None:
@@ -146,10 +184,11 @@ class KeyReconciler:
         return change
 
     async def _until_next_due(self) -> float:
+        """Seconds until the longest unchecked key is due (0: now)."""
         oldest = await self.keys.oldest_check()
         if oldest is None:
             return float(self.interval)
-        return float(min(max(oldest + self.interval - self.now(), 1), self.interval))
+        return float(min(max(oldest + self.interval - self.now(), 0), self.interval))
 
     async def _pace(self) -> None:
         loop = asyncio.get_running_loop()

@@ -36,7 +36,7 @@ class Reminders:
     async def run_once(self, messenger: Messenger, now: int | None = None) -> int:
         """Send every reminder that is due; returns how many were sent."""
         now = clock.now() if now is None else now
-        async with self.db.transaction() as conn:
+        async with self.db.snapshot() as conn:  # a read: no write lock
             due = await tiers_repo.due_reminders(conn, now=now, within=self.ahead)
         sent = 0
         for row in due:

@@ -8,6 +8,7 @@ to (editUserStarSubscription), the expiry reminder task, and the broadcasts a pr
 left unfinished. ``stop_premium_jobs`` (registered before the hook that closes the database)
 stops the reminders and the broadcasts; broadcasts save their progress per recipient and
 resume at the next start. ``on_startup_keys``/``on_shutdown_keys``: the key re-check task.
+``start_retention``/``stop_retention``: the retention job (``RETENTION_DAYS``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bot.services.quota import QuotaService
 from bot.services.reconcile import KeyNotifier, KeyReconciler
 from bot.services.recovery import give_back_interrupted
 from bot.services.reminders import Reminders
+from bot.services.retention import Retention
 from bot.services.subscription import Channel
 from bot.services.users import UserService
 from bot.texts import Translator
@@ -33,6 +35,7 @@ from handlers.adapters.membership import TelegramMembership
 from handlers.adapters.messenger import TelegramMessenger
 from handlers.adapters.star_subscriptions import renewal_editor
 from handlers.premium_view import receipt_text
+from storage.db import Database
 
 logger = logging.getLogger(__name__)
 
@@ -119,3 +122,17 @@ async def on_shutdown_keys(dispatcher: Dispatcher) -> None:
     reconciler = dispatcher.workflow_data.pop("key_reconciler", None)
     if isinstance(reconciler, KeyReconciler):
         await reconciler.stop()
+
+
+async def start_retention(dispatcher: Dispatcher, settings: Settings, db: Database) -> None:
+    """A startup hook: the retention job (``RETENTION_DAYS``; 0 = off)."""
+    job = Retention(db, days=settings.retention_days)
+    dispatcher["retention"] = job
+    job.start()
+
+
+async def stop_retention(dispatcher: Dispatcher) -> None:
+    """A shutdown hook, registered before the one that closes the database."""
+    job = dispatcher.workflow_data.pop("retention", None)
+    if isinstance(job, Retention):
+        await job.stop()
