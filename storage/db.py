@@ -67,15 +67,17 @@ class DatabaseError(Exception):
 
 
 class OffLoop:
-    """Two connections used from one thread of their own: a read-only one for heavy reads
-    and a read-write one for upkeep. One thread, so statements run one after another and
-    the connections are never shared between threads at the same time. (This is what
-    aiosqlite does; a plain executor is used because its idle thread does not keep the
-    process alive at exit when a caller forgets :meth:`close`.)"""
+    """Two connections, each used from one thread of its own: a read-only one for heavy
+    reads and a read-write one for upkeep. Separate threads, so a read never queues behind
+    an upkeep write that waits for the other process's lock; one thread per connection, so
+    a connection is never used by two threads. (This is what aiosqlite does; plain executors
+    are used because their idle threads do not keep the process alive at exit when a caller
+    forgets :meth:`close`.)"""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-offloop")
+        self._read_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-read")
+        self._upkeep_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-upkeep")
         self._ro: sqlite3.Connection | None = None
         self._rw: sqlite3.Connection | None = None
 
@@ -104,9 +106,9 @@ class OffLoop:
             self._rw = self._open(readonly=False)
         return self._rw
 
-    async def _run(self, call: Callable[[], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, call)
+    async def _run(self, call: Callable[[], T], *, reading: bool = False) -> T:
+        thread = self._read_thread if reading else self._upkeep_thread
+        return await asyncio.get_running_loop().run_in_executor(thread, call)
 
     async def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         def call() -> list[sqlite3.Row]:
@@ -116,7 +118,7 @@ class OffLoop:
             finally:
                 statement_done(sql, started, "off-loop")
 
-        return await self._run(call)
+        return await self._run(call, reading=True)
 
     async def write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         """One statement in its own transaction; returns rowcount. It waits for the write
@@ -179,15 +181,21 @@ class OffLoop:
         await self._run(call)
 
     async def close(self) -> None:
-        def call() -> None:
-            for conn in (self._ro, self._rw):
-                if conn is not None:
-                    conn.close()
-            self._ro = self._rw = None
+        def close_reader() -> None:
+            if self._ro is not None:
+                self._ro.close()
+                self._ro = None
 
-        with contextlib.suppress(RuntimeError):  # the executor is already shut down
-            await self._run(call)
-        self._executor.shutdown(wait=False)
+        def close_writer() -> None:
+            if self._rw is not None:
+                self._rw.close()
+                self._rw = None
+
+        with contextlib.suppress(RuntimeError):  # the executors are already shut down
+            await self._run(close_reader, reading=True)
+            await self._run(close_writer)
+        self._read_thread.shutdown(wait=False)
+        self._upkeep_thread.shutdown(wait=False)
 
 
 class Database:

@@ -99,14 +99,17 @@ async def test_a_plain_write_between_durable_ones_keeps_normal(database):
 
 @contextmanager
 def writer_holding_the_lock(path: Path) -> Iterator[sqlite3.Connection]:
-    """Another connection to the same file inside BEGIN IMMEDIATE (an uncommitted write)."""
-    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    """Another connection to the same file inside BEGIN IMMEDIATE (an uncommitted write).
+    Taking the lock may wait: the database's own upkeep (statistics, checkpoints) can hold it
+    for a moment right after it opened."""
+    other = sqlite3.connect(path, isolation_level=None, timeout=10)
     try:
         other.execute("BEGIN IMMEDIATE")
         other.execute("UPDATE users SET username = 'uncommitted' WHERE id = 1")
         yield other
     finally:
-        other.execute("ROLLBACK")
+        if other.in_transaction:
+            other.execute("ROLLBACK")
         other.close()
 
 
