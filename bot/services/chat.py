@@ -103,6 +103,7 @@ class AnswerWriter(Protocol):
     """Where a streamed answer goes while it is written (the front's side)."""
 
     text: str  # everything received so far
+    thought: str  # a reasoning model's closed thinking (shown collapsed where possible)
     # Set when the user can stop the answer from the front (a stop button): the key under
     # which :meth:`ChatService.stop` finds it.
     draft_id: int | None
@@ -115,6 +116,9 @@ class AnswerWriter(Protocol):
     def append(self, piece: str) -> None:
         """Take the next piece (no I/O, never blocks)."""
 
+    def thinking(self) -> None:
+        """The model is thinking, nothing of the answer yet (no I/O, never blocks)."""
+
     async def finish(self) -> list[Any]:
         """Deliver everything; returns what carries the answer (empty: nothing showed)."""
         ...
@@ -125,8 +129,9 @@ class AnswerWriter(Protocol):
 class ChatFront(Protocol):
     """What the chat service needs from the front that asked."""
 
-    def writer(self, request: ChatRequest, *, interval: float) -> AnswerWriter:
-        """A writer for the answer to ``request``, showing it at most every ``interval`` s."""
+    def writer(self, request: ChatRequest, *, interval: float, rich: bool) -> AnswerWriter:
+        """A writer for the answer to ``request``, showing it at most every ``interval`` s;
+        ``rich``: tables, formulas, thinking and long answers may go as rich messages."""
         ...
 
     async def say(self, request: ChatRequest, text: str, *, retry_token: str | None = None) -> None:
@@ -272,6 +277,7 @@ class ChatService:
         edit_interval: float = 1.5,
         max_tokens: int = 0,
         documents: DocumentReader | None = None,
+        rich: bool = True,
     ) -> None:
         self.catalog = catalog
         self.clients = clients
@@ -282,6 +288,7 @@ class ChatService:
         self.draft_interval = draft_interval
         self.edit_interval = edit_interval
         self.documents = documents or DocumentReader(max_chars=50_000)
+        self.rich = rich
         # Sent with every request (0: not sent, the provider's default applies).
         self.params: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
 
@@ -316,7 +323,7 @@ class ChatService:
     ) -> None:
         client = self.clients[model.provider]
         interval = self.draft_interval if request.private else self.edit_interval
-        writer = front.writer(request, interval=interval)
+        writer = front.writer(request, interval=interval, rich=self.rich)
         draft_id = writer.draft_id
         stop: asyncio.Event | None = None
         if draft_id is not None:
@@ -385,7 +392,15 @@ class ChatService:
             )
             async with aclosing(stream) as pieces:
                 async for piece in pieces:
-                    writer.append(piece if thinking is None else thinking.feed(piece))
+                    if thinking is None:
+                        writer.append(piece)
+                        continue
+                    passed = thinking.feed(piece)
+                    if thinking.thinking:
+                        writer.thinking()
+                    elif thinking.thought and not writer.thought:
+                        writer.thought = thinking.thought
+                    writer.append(passed)
             if thinking is not None:
                 writer.append(thinking.flush())
 

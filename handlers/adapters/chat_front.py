@@ -28,10 +28,16 @@ class TelegramChatFront:
         self.bot = bot
         self.t = t
 
-    def writer(self, request: ChatRequest, *, interval: float) -> AnswerWriter:
+    def writer(self, request: ChatRequest, *, interval: float, rich: bool) -> AnswerWriter:
+        label = self.t("chat.thinking")
         if request.private:
             return DraftWriter(
-                self.bot, request.chat_id, thread_id=request.thread_id, interval=interval
+                self.bot,
+                request.chat_id,
+                thread_id=request.thread_id,
+                interval=interval,
+                rich=rich,
+                thought_label=label,
             )
         return EditWriter(
             self.bot,
@@ -39,6 +45,8 @@ class TelegramChatFront:
             thread_id=request.thread_id,
             reply_to=request.message_id,
             interval=interval,
+            rich=rich,
+            thought_label=label,
         )
 
     async def say(self, request: ChatRequest, text: str, *, retry_token: str | None = None) -> None:
