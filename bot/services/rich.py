@@ -35,7 +35,10 @@ THOUGHT_LIMIT = 8_000  # characters of a reasoning model's thinking shown (its e
 # for the formatting inside a paragraph (bold in a link in a list item…).
 _FLATTEN_DEPTH = DEPTH_LIMIT - 6
 
-_TABLE = re.compile(r"^\s*\|?.*\|.*\n\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$", re.M)
+# A GFM table: a row with a pipe, then a delimiter row (dashes, colons and pipes).
+_TABLE = re.compile(
+    r"^[^\n]*\|[^\n]*\n[ \t]*\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$", re.M
+)
 _MATH = re.compile(r"\$\$|\\\(|\\\[|(?<![\\$\w])\$[^\s$\d][^$\n]*?(?<![\s\\])\$(?!\d)")
 
 
