@@ -825,9 +825,12 @@ class TelegramEmulator:
             message["rich_message"] = {
                 "blocks": copy.deepcopy(params["rich_message"].get("blocks") or [])
             }
-            if old is not None and old.get("rich_message") == message["rich_message"]:
-                if old.get("reply_markup") == _markup(params.get("reply_markup")):
-                    raise TelegramError(400, NOT_MODIFIED)
+            if (
+                old is not None
+                and old.get("rich_message") == message["rich_message"]
+                and old.get("reply_markup") == _markup(params.get("reply_markup"))
+            ):
+                raise TelegramError(400, NOT_MODIFIED)
         elif key == "editmessagetext":
             if old is not None and "text" not in old:
                 raise TelegramError(400, "Bad Request: there is no text in the message to edit")
