@@ -17,6 +17,7 @@ EXPECTED_TABLES = {
     "messages",
     "broadcasts",
     "quota_holds",
+    "conversations",
 }
 
 

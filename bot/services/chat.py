@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from bot.clients.openai_compat import ChatClient
-from bot.services.conversation import PHOTO_MARKER, Conversation, Message
+from bot.personas import Persona, default_personas
+from bot.services.conversation import PHOTO_MARKER, Conversation, Key, Message, Turn
 from bot.services.documents import (
     PDF,
     DocumentDownloadFailed,
@@ -141,6 +142,10 @@ class ChatFront(Protocol):
         """The file's bytes. Raises :class:`ImageTooBig` or :class:`ImageDownloadFailed`."""
         ...
 
+    async def name_conversation(self, request: ChatRequest, title: str) -> bool:
+        """Give the request's topic this name; False when that was not possible."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
@@ -159,6 +164,11 @@ class ChatRequest:
     @property
     def scope(self) -> int:
         return self.user_id if self.private else self.chat_id
+
+    @property
+    def conversation(self) -> Key:
+        """Whose memory: the chat (the user, in private) and the topic, if any."""
+        return Key(self.scope, self.thread_id or 0)
 
     @property
     def remembered(self) -> str:
@@ -278,6 +288,7 @@ class ChatService:
         max_tokens: int = 0,
         documents: DocumentReader | None = None,
         rich: bool = True,
+        personas: tuple[Persona, ...] | None = None,
     ) -> None:
         self.catalog = catalog
         self.clients = clients
@@ -289,6 +300,7 @@ class ChatService:
         self.edit_interval = edit_interval
         self.documents = documents or DocumentReader(max_chars=50_000)
         self.rich = rich
+        self.personas = personas or default_personas(conversation.system_prompt)
         # Sent with every request (0: not sent, the provider's default applies).
         self.params: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
 
@@ -311,7 +323,26 @@ class ChatService:
         stored_model: str | None,
     ) -> None:
         async with self.gate.turn(request.user_id):
-            await self._answer(front, t, request, quota, self.model_for(request, stored_model))
+            history, settings = await self.conversation.load(request.conversation)
+            if settings is not None and settings.model:
+                stored_model = settings.model  # the conversation's own /model choice
+            persona = self.persona(settings.persona if settings is not None else None)
+            await self._answer(
+                front, t, request, quota, self.model_for(request, stored_model), history, persona
+            )
+            if request.private and settings is not None and not settings.named:
+                await self._name(front, request)
+
+    def persona(self, key: str | None) -> Persona:
+        """The persona called ``key``, or the first (the default; also for one no longer
+        offered)."""
+        return next((p for p in self.personas if p.key == key), self.personas[0])
+
+    async def _name(self, front: ChatFront, request: ChatRequest) -> None:
+        """A topic opened by /new is named after its first question."""
+        title = topic_title(request.text)
+        if await front.name_conversation(request, title):
+            await self.conversation.update(request.conversation, title=title, named=1)
 
     async def _answer(
         self,
@@ -320,6 +351,8 @@ class ChatService:
         request: ChatRequest,
         quota: Ticket | None,
         model: ChatModel,
+        history: list[Turn],
+        persona: Persona,
     ) -> None:
         client = self.clients[model.provider]
         interval = self.draft_interval if request.private else self.edit_interval
@@ -338,9 +371,7 @@ class ChatService:
                 content, partial = await self._document_content(
                     front, t, request.document, request.text
                 )
-            messages = self.conversation.build(
-                await self.conversation.history(request.scope), content
-            )
+            messages = self.conversation.build(history, content, system_prompt=persona.prompt)
             stopped = await self._stream(client, model, messages, writer, stop)
         except (UpstreamUnavailable, UpstreamBusy):
             await writer.discard()
@@ -368,7 +399,11 @@ class ChatService:
         if stopped:
             logger.info("answer in chat %s stopped by the user", request.chat_id)
         await self.conversation.remember(
-            request.scope, request.remembered, writer.text.strip(), model=model.name, ticket=quota
+            request.conversation,
+            request.remembered,
+            writer.text.strip(),
+            model=model.name,
+            ticket=quota,
         )
         if partial is not None:
             await front.say(request, partial)
@@ -471,8 +506,8 @@ class ChatService:
         read = await self.documents.read(data)
         return document_prompt(document, read, question, len(data)), partial_note(t, read)
 
-    async def forget(self, scope: int) -> int:
-        return await self.conversation.forget(scope)
+    async def forget(self, key: Key | int) -> int:
+        return await self.conversation.forget(key)
 
     def stop(self, chat_id: int, draft_id: int) -> bool:
         return self.stops.stop(chat_id, draft_id)
@@ -488,6 +523,17 @@ class ChatService:
         if request.user_id != user_id:
             raise NotYourRetry("retry button of another user")
         return self.retries.pop(token)
+
+
+TOPIC_TITLE_LIMIT = 128  # characters of a topic's name (Bot API)
+
+
+def topic_title(question: str) -> str:
+    """A topic's name from its first question: one line, at most 128 characters."""
+    line = " ".join(question.split())
+    if len(line) > TOPIC_TITLE_LIMIT:
+        line = line[: TOPIC_TITLE_LIMIT - 1].rstrip() + "…"
+    return line or "…"
 
 
 def sniff_image(data: bytes) -> str | None:

@@ -19,6 +19,11 @@ from handlers.keyboards import retry_keyboard
 logger = logging.getLogger(__name__)
 
 
+def thread_gone(exc: TelegramBadRequest) -> bool:
+    """Telegram says the topic no longer exists (the user deleted it)."""
+    return "thread not found" in exc.message.lower()
+
+
 def thread_of(request: ChatRequest) -> dict[str, Any]:
     return {"message_thread_id": request.thread_id} if request.thread_id else {}
 
@@ -54,6 +59,19 @@ class TelegramChatFront:
         await self.bot.send_message(
             request.chat_id, text, reply_markup=markup, **thread_of(request)
         )
+
+    async def name_conversation(self, request: ChatRequest, title: str) -> bool:
+        if request.thread_id is None:
+            return False
+        try:
+            await self.bot.edit_forum_topic(
+                chat_id=request.chat_id, message_thread_id=request.thread_id, name=title
+            )
+        except TelegramBadRequest as exc:
+            logger.info("could not name topic %s: %s", request.thread_id, exc.message)
+            # "not modified": it already has that name; anything else: try again next time
+            return "not_modified" in exc.message.lower()
+        return True
 
     async def download(self, file: FileRef) -> bytes:
         """The file's bytes through TELEGRAM_API_URL (getFile, then the file URL)."""
