@@ -10,7 +10,6 @@ import base64
 
 from tests.e2e_helpers import start_bot
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.telegram_rules import parse_html
 from tests.fakes.upstream import FakeUpstream, make_png
 
 TOKEN = "271828:E2EchatTOKENe2eCHATtokenE2E"
