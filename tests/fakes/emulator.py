@@ -763,6 +763,7 @@ class TelegramEmulator:
         message = self._base_message(params.get("chat_id"))
         if params.get("message_thread_id"):
             message["message_thread_id"] = params["message_thread_id"]
+            message["is_topic_message"] = True
         if key == "sendmessage":
             self._apply_text(message, params, "text", "entities")
         if key == "sendrichmessage":
