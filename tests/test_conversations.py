@@ -58,6 +58,7 @@ async def test_new_opens_a_topic_named_from_its_first_question(tmp_path) -> None
         [created] = h.session.calls_of(CreateForumTopic)
         assert created.chat_id == USER
         [(chat, thread)] = list(h.session.topics)
+        assert chat == USER
         greeting = h.session.calls_of(SendMessage)[-1]
         assert greeting.message_thread_id == thread and "new conversation" in greeting.text
         await in_topic(h, "What is the capital of France?", thread)
@@ -80,6 +81,19 @@ async def test_new_without_topics_forgets_as_before(tmp_path) -> None:
         await h.message(USER, "/new")
         await h.message(USER, "second")
         assert h.session.calls_of(CreateForumTopic) == []
+        assert asked(llm, 1) == ["second"]
+
+
+async def test_new_when_telegram_refuses_the_topic_forgets_instead(tmp_path) -> None:
+    llm = MockLLM()
+    llm.queue("One.", "Two.")
+    async with harness(tmp_path, transport=llm.transport()) as h:
+        topics_on(h)
+        await h.message(USER, "first")
+        h.session.fail_next(CreateForumTopic, description="Bad Request: the chat is not a forum")
+        await h.message(USER, "/new")
+        assert "forgotten our conversation" in h.session.calls_of(SendMessage)[-1].text
+        await h.message(USER, "second")
         assert asked(llm, 1) == ["second"]
 
 
