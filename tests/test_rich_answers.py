@@ -3,15 +3,16 @@ a refused rich message falling back to text; and the Markdown to blocks conversi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
-from aiogram.methods import SendMessage, SendRichMessage
+from aiogram.methods import EditMessageText, SendMessage, SendRichMessage, SendRichMessageDraft
 
 from bot.services.rich import TEXT_LIMIT, balanced, needs_rich, rich_parts, text_length
 from tests.fakes import telegram_rules as rules
 from tests.harness import harness
-from tests.llm_mock import MockLLM
+from tests.llm_mock import Gated, MockLLM
 
 USER = 11
 GROUP = -1001000000001
@@ -192,3 +193,70 @@ async def test_group_answer_with_a_formula_is_rich(tmp_path) -> None:
         assert sent.chat_id == GROUP and sent.reply_parameters is not None
         [rich] = rich_sent(h)
         assert "mathematical_expression" in str(rich)
+
+
+# -- streaming ---------------------------------------------------------------------------------
+
+
+async def until(condition) -> None:
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110 - polling state of the fakes
+            await asyncio.sleep(0.005)
+
+
+async def test_private_rich_answer_streams_as_rich_drafts(tmp_path) -> None:
+    gated = Gated(before=["| a | b |\n|---|---|\n| 1 | 2 |\n\n"], after=["Done."])
+    llm = MockLLM()
+    llm.queue(gated)
+    async with harness(tmp_path, transport=llm.transport()) as h:
+        task = asyncio.create_task(h.message(USER, "table?"))
+        await until(lambda: h.session.calls_of(SendRichMessageDraft))
+        draft = h.session.calls_of(SendRichMessageDraft)[0]
+        assert draft.can_stop is True and draft.rich_message.blocks[0].type == "table"
+        gated.release.set()
+        await task
+        [rich] = rich_sent(h)
+        assert kinds(rich["blocks"]) == ["table", "paragraph"]
+
+
+async def test_thinking_shows_a_thinking_block_in_the_draft(tmp_path) -> None:
+    gated = Gated(before=["<think>Hmm, "], after=["let me see.</think>", "Yes."])
+    llm = MockLLM()
+    llm.queue(gated)
+    async with harness(tmp_path, transport=llm.transport(), CHAT_MODEL="DeepSeek-R1") as h:
+        task = asyncio.create_task(h.message(USER, "really?"))
+        await until(lambda: h.session.calls_of(SendRichMessageDraft))
+        [draft] = h.session.calls_of(SendRichMessageDraft)
+        assert [b.type for b in draft.rich_message.blocks] == ["thinking"]
+        assert "Hmm" not in str(draft.rich_message)
+        gated.release.set()
+        await task
+        [rich] = rich_sent(h)
+        assert kinds(rich["blocks"]) == ["details", "paragraph"]
+        assert rich["blocks"][0]["blocks"][0]["text"] == "Hmm, let me see."
+
+
+async def test_group_rich_preview_is_edited_into_the_answer(tmp_path) -> None:
+    gated = Gated(before=["Energy: $$E=mc^2$$\n\n"], after=["And **more**."])
+    llm = MockLLM()
+    llm.queue(gated)
+    async with harness(tmp_path, transport=llm.transport()) as h:
+        task = asyncio.create_task(
+            h.message(
+                USER,
+                "@test_bot formula?",
+                chat_id=GROUP,
+                chat_type="supergroup",
+                entities=[{"type": "mention", "offset": 0, "length": 9}],
+            )
+        )
+        await until(lambda: h.session.calls_of(SendRichMessage))
+        gated.release.set()
+        await task
+        [sent] = h.session.calls_of(SendRichMessage)
+        [edit] = [e for e in h.session.calls_of(EditMessageText) if e.rich_message]
+        assert edit.chat_id == GROUP and sent.chat_id == GROUP
+        [rich] = rich_sent(h)
+        assert kinds(rich["blocks"]) == ["paragraph", "paragraph"]
+        assert rich["blocks"][1]["text"][1] == {"type": "bold", "text": "more"}
+        assert h.session.calls_of(SendMessage) == []

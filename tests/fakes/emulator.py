@@ -855,7 +855,14 @@ class TelegramEmulator:
         if markup is not None:
             message["reply_markup"] = markup
         if old is not None and key != "editmessagemedia":
-            fields = ("text", "entities", "caption", "caption_entities", "reply_markup")
+            fields = (
+                "text",
+                "entities",
+                "caption",
+                "caption_entities",
+                "reply_markup",
+                "rich_message",
+            )
             if all(old.get(f) == message.get(f) for f in fields):
                 raise TelegramError(400, NOT_MODIFIED)
         message["edit_date"] = int(time.time())
