@@ -125,10 +125,12 @@ async def open_conversation(
 
 
 async def touch(conn: Connection, scope: int, thread: int, *, now: int) -> None:
-    await open_conversation(conn, scope, thread, now=now)
+    """The conversation was used now (its row made if needed): one statement."""
     await conn.execute(
-        "UPDATE conversations SET last_used_at = ? WHERE scope = ? AND thread_id = ?",
-        (now, scope, thread),
+        "INSERT INTO conversations (scope, thread_id, created_at, last_used_at) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (scope, thread_id) DO UPDATE SET "
+        "last_used_at = excluded.last_used_at",
+        (scope, thread, now, now),
     )
 
 
