@@ -24,10 +24,10 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from bot.clients.openai_compat import ChatClient
 from bot.personas import Persona, default_personas
@@ -421,10 +421,7 @@ class ChatService:
         thinking = ThinkFilter() if thinks(model.name) else None
 
         async def consume() -> None:
-            # The clients' streams are async generators, typed as iterators.
-            stream = cast(
-                AsyncGenerator[str, None], client.stream(model.name, messages, **self.params)
-            )
+            stream = client.stream(model.name, messages, **self.params)
             async with aclosing(stream) as pieces:
                 async for piece in pieces:
                     if thinking is None:

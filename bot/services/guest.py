@@ -19,9 +19,8 @@ router through the same ``answerGuestQuery``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Protocol, cast
+from typing import Protocol
 
 from bot.services.chat import ChatService
 from bot.services.errors import UpstreamBusy, UpstreamError, UpstreamUnavailable
@@ -80,11 +79,9 @@ class GuestAnswers:
         messages = self.chat.conversation.build([], question)
         thinking = ThinkFilter() if thinks(model.name) else None
         parts: list[str] = []
-        # The clients' streams are async generators (typed as iterators): aclosing stops the
-        # upstream request if this task is cancelled mid-answer.
-        stream = cast(
-            AsyncGenerator[str, None], client.stream(model.name, messages, **self.chat.params)
-        )
+        # The clients' streams are async generators: aclosing stops the upstream request if
+        # this task is cancelled mid-answer.
+        stream = client.stream(model.name, messages, **self.chat.params)
         async with aclosing(stream) as pieces:
             async for piece in pieces:
                 parts.append(piece if thinking is None else thinking.feed(piece))
