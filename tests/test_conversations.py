@@ -232,3 +232,17 @@ async def test_memory_made_before_the_migration_is_kept(tmp_path) -> None:
     async with harness(tmp_path, transport=llm.transport(), DATABASE_PATH=str(path)) as h:
         await h.message(USER, "still there?")
         assert asked(llm, 0) == ["hello", "hi!", "still there?"]
+
+
+def test_both_of_telegrams_words_for_a_deleted_topic_are_understood() -> None:
+    from aiogram.exceptions import TelegramBadRequest
+    from aiogram.methods import SendMessage as Send
+
+    from handlers.adapters.chat_front import thread_gone
+
+    def error(text: str) -> TelegramBadRequest:
+        return TelegramBadRequest(method=Send(chat_id=1, text="x"), message=text)
+
+    assert thread_gone(error("Bad Request: message thread not found"))
+    assert thread_gone(error("Bad Request: TOPIC_DELETED"))
+    assert not thread_gone(error("Bad Request: chat not found"))

@@ -20,8 +20,10 @@ logger = logging.getLogger(__name__)
 
 
 def thread_gone(exc: TelegramBadRequest) -> bool:
-    """Telegram says the topic no longer exists (the user deleted it)."""
-    return "thread not found" in exc.message.lower()
+    """Telegram says the topic no longer exists (the user deleted it): "message thread not
+    found", or "TOPIC_DELETED" as some sends report it."""
+    text = exc.message.lower()
+    return "thread not found" in text or "topic_deleted" in text
 
 
 def thread_of(request: ChatRequest) -> dict[str, Any]:
