@@ -35,6 +35,8 @@ FIRST_REPLY_METHODS = frozenset(
     {
         "sendMessage",
         "sendMessageDraft",
+        "sendRichMessage",
+        "sendRichMessageDraft",
         "sendChatAction",
         "sendPhoto",
         "sendAnimation",
@@ -47,7 +49,34 @@ FIRST_REPLY_METHODS = frozenset(
 def is_visible(call: Call) -> bool:
     if call.method == "sendMessageDraft":
         return bool((call.params.get("text") or "").strip())
-    return call.method in ("sendMessage", "sendPhoto", "sendAnimation", "sendDocument")
+    return call.method in (
+        "sendMessage",
+        "sendRichMessage",
+        "sendRichMessageDraft",
+        "sendPhoto",
+        "sendAnimation",
+        "sendDocument",
+    )
+
+
+def rich_text(rich: Any) -> str | None:
+    """The first paragraph's plain text of a rich message (what a case classifies)."""
+    if not isinstance(rich, dict):
+        return None
+    for block in rich.get("blocks") or []:
+        if isinstance(block, dict) and block.get("type") == "paragraph":
+            return _plain(block.get("text"))
+    return None
+
+
+def _plain(text: Any) -> str:
+    if isinstance(text, str):
+        return text
+    if isinstance(text, list):
+        return "".join(_plain(t) for t in text)
+    if isinstance(text, dict):
+        return _plain(text.get("text") or text.get("expression") or "")
+    return ""
 
 
 Terminal = Callable[[Call], bool]
@@ -115,7 +144,11 @@ class Tracker:
             item = self._stamp(queue, "done", call.time)
             if item is not None:
                 item.done_method = call.method
-                item.done_text = call.params.get("text") or call.params.get("caption")
+                item.done_text = (
+                    call.params.get("text")
+                    or call.params.get("caption")
+                    or rich_text(call.params.get("rich_message"))
+                )
                 self.finished += 1
                 self.last_done = call.time
                 while queue and queue[0].done is not None:

@@ -123,6 +123,23 @@ def _chat_reply(body: dict[str, Any]) -> str:
     return f"{ANSWER_PREFIX} {last}"
 
 
+# A rich answer: text, a table and a formula (sent with sendRichMessage).
+RICH_TAIL = "\n\n| n | square |\n|---|---:|\n| 2 | $2^2 = 4$ |\n| 3 | 9 |"
+
+
+def _rich_reply(body: dict[str, Any]) -> str:
+    return _chat_reply(body) + RICH_TAIL
+
+
+def _instant_rich(upstream: BenchUpstream) -> None:
+    _instant(upstream)
+    upstream.reply = _rich_reply
+
+
+def terminal_answer(call: Any) -> bool:
+    return call.method in ("sendMessage", "sendRichMessage")
+
+
 def _instant(upstream: BenchUpstream) -> None:
     upstream.stream_tokens = None
     upstream.chunk_delay = 0.0
@@ -196,6 +213,14 @@ CASES: dict[str, Case] = {
         terminal=terminal_send_message,
         classify=_answered(ANSWER_PREFIX),
         setup=_instant,
+    ),
+    # chat whose every answer is a rich message (a table and a formula)
+    "rich": Case(
+        "rich",
+        text=lambda user, n: f"hello {n} from {user}",
+        terminal=terminal_answer,
+        classify=_answered(ANSWER_PREFIX),
+        setup=_instant_rich,
     ),
     "image": Case(
         "image",

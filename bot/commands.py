@@ -28,6 +28,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("chat"),
     Command("new"),
     Command("model"),
+    Command("persona"),
+    Command("history"),
     Command("image"),
     Command("gif"),
     Command("settings"),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypedDict, TypeVar
 from urllib.parse import urlsplit
 
+from bot.personas import Persona, default_personas, load_personas
 from bot.tiers import KINDS, TIERS, Limits, default_limits
 
 _N = TypeVar("_N", int, float)
@@ -107,6 +108,10 @@ class Settings:
     log_format: str = "text"
     bot_http_port: int | None = None
     metrics_token: str | None = field(default=None, repr=False)
+    # rich answers (tables, formulas, thinking, up to 32,768 characters) where Telegram has them
+    rich_messages: bool = True
+    # the /persona list (PERSONAS_FILE, or the built-in four); the first is the default
+    personas: tuple[Persona, ...] = field(default_factory=lambda: default_personas(""))
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -313,7 +318,17 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         retention_days=_int(env, "RETENTION_DAYS", 90, minimum=0, maximum=36500),
         document_max_chars=_int(env, "DOCUMENT_MAX_CHARS", 50_000, minimum=1000, maximum=1_000_000),
         **_operations(env),
+        rich_messages=bool(_int(env, "RICH_MESSAGES", 1, minimum=0, maximum=1)),
+        personas=_personas(env),
     )
+
+
+def _personas(env: Mapping[str, str]) -> tuple[Persona, ...]:
+    system_prompt = (_get(env, "SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT).replace("\\n", "\n")
+    try:
+        return load_personas(_get(env, "PERSONAS_FILE"), system_prompt)
+    except ValueError as exc:
+        raise ConfigError("PERSONAS_FILE", str(exc)) from None
 
 
 # API_HOST: an IP address or a host name (resolved when the gateway starts listening).

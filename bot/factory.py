@@ -81,6 +81,8 @@ def create_dispatcher(
         ),
         max_tokens=settings.chat_max_tokens,
         documents=DocumentReader(max_chars=settings.document_max_chars),
+        rich=settings.rich_messages,
+        personas=settings.personas,
     )
     # images and GIFs
     if clients.images is None:

@@ -29,6 +29,7 @@ def get_routers() -> list[Router]:
         cancel,
         channel,
         chat,
+        conversations,
         documents,
         errors,
         fallback,
@@ -64,6 +65,7 @@ def get_routers() -> list[Router]:
             keys.make_router(),
             model.make_router(),
         ),
+        conversations.make_router(),
         photo.make_router(),
         documents.make_router(),
         _commands_only(

@@ -3,6 +3,7 @@ button and the draft stop button. The catch-all router: it must come last."""
 
 from __future__ import annotations
 
+import logging
 from contextlib import suppress
 
 from aiogram import Bot, F, Router
@@ -12,14 +13,17 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, MessageGenerationStopped
 
 from bot.services.chat import ChatRequest, ChatService, DocumentRef, ImageRef, NotYourRetry
+from bot.services.conversation import Key
 from bot.services.errors import DomainError
 from bot.services.quota import Ticket
 from bot.texts import Translator
-from handlers.adapters.chat_front import TelegramChatFront
+from handlers.adapters.chat_front import TelegramChatFront, thread_gone
 from handlers.errors import render_domain_error
 from handlers.filters import Addressed, PrivateContent, plain_text, private_command
 from handlers.keyboards import RetryCallback
 from storage.users import UserRow
+
+logger = logging.getLogger(__name__)
 
 _UNSUPPORTED = {
     ContentType.STICKER,
@@ -63,15 +67,54 @@ async def answer_with_chat(
         image=image,
         document=document,
     )
-    await chat_service.answer(
-        TelegramChatFront(bot, t), t, request, quota=quota, stored_model=user.chat_model
-    )
+    await answer_in_topic(bot, t, request, quota, user, chat_service)
 
 
-async def cmd_new(message: Message, t: Translator, chat_service: ChatService) -> None:
+async def answer_in_topic(
+    bot: Bot,
+    t: Translator,
+    request: ChatRequest,
+    quota: Ticket,
+    user: UserRow,
+    chat_service: ChatService,
+) -> None:
+    """Answer; a topic the user deleted meanwhile takes its memory with it (Telegram sends
+    no update when a topic is deleted: "message thread not found" is how the bot learns)."""
+    try:
+        await chat_service.answer(
+            TelegramChatFront(bot, t), t, request, quota=quota, stored_model=user.chat_model
+        )
+    except TelegramBadRequest as exc:
+        if request.thread_id is None or not thread_gone(exc):
+            raise
+        await quota.refund()
+        dropped = await chat_service.conversation.drop(request.conversation)
+        logger.info("topic %s is gone: %s messages forgotten", request.thread_id, dropped)
+
+
+async def topics_enabled(bot: Bot) -> bool:
+    """The bot has topics in private chats (``getMe`` is cached by aiogram)."""
+    return bool((await bot.me()).has_topics_enabled)
+
+
+async def cmd_new(message: Message, bot: Bot, t: Translator, chat_service: ChatService) -> None:
+    """With topics in private chats: a new topic (a new conversation, the others stay);
+    otherwise the conversation here is forgotten."""
     assert message.from_user is not None
     private = message.chat.type == ChatType.PRIVATE
-    await chat_service.forget(message.from_user.id if private else message.chat.id)
+    if private and await topics_enabled(bot):
+        try:
+            topic = await bot.create_forum_topic(message.chat.id, t("chat.new_topic_name"))
+        except TelegramBadRequest as exc:  # e.g. the user turned topics off meanwhile
+            logger.warning("could not open a topic for /new: %s", exc.message)
+        else:
+            thread = topic.message_thread_id
+            await chat_service.conversation.opened(Key(message.from_user.id, thread))
+            await bot.send_message(message.chat.id, t("chat.new_topic"), message_thread_id=thread)
+            return
+    scope = message.from_user.id if private else message.chat.id
+    here = message.message_thread_id if message.is_topic_message else None
+    await chat_service.forget(Key(scope, here or 0))
     await message.answer(t("chat.new_done" if private else "chat.new_done_group"))
 
 
@@ -149,9 +192,7 @@ async def on_retry(
         with suppress(TelegramBadRequest):  # too old to edit: the button simply stays
             await query.message.edit_reply_markup(reply_markup=None)
     try:
-        await chat_service.answer(
-            TelegramChatFront(bot, t), t, request, quota=quota, stored_model=user.chat_model
-        )
+        await answer_in_topic(bot, t, request, quota, user, chat_service)
     except DomainError as exc:
         # The callback is already answered: tell the user in the chat instead of an alert.
         await quota.refund()

@@ -15,6 +15,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.personas import Persona
 from bot.services.images import SIZE_PRESETS, STEP_PRESETS, ImageSettings
 from bot.services.models import ChatModel
 from bot.services.payments import TrialInfo
@@ -353,4 +354,36 @@ def private_chat_keyboard(t: Translator, bot_username: str) -> InlineKeyboardMar
     in a chat the bot is not a member of)."""
     builder = InlineKeyboardBuilder()
     builder.button(text=t("guest.continue"), url=f"https://t.me/{bot_username}")
+    return builder.as_markup()
+
+
+class PersonaCallback(CallbackData, prefix="prs"):
+    key: str
+
+
+def persona_keyboard(
+    personas: tuple[Persona, ...], current: Persona, language: str | None
+) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for persona in personas:
+        mark = "✅ " if persona.key == current.key else ""
+        builder.button(
+            text=f"{mark}{persona.title(language)}", callback_data=PersonaCallback(key=persona.key)
+        )
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+class HistoryCallback(CallbackData, prefix="hst"):
+    thread: int
+
+
+def history_keyboard(t: Translator, threads: list[int]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for number, thread in enumerate(threads, 1):
+        builder.button(
+            text=t("history.export_button", number=number),
+            callback_data=HistoryCallback(thread=thread),
+        )
+    builder.adjust(5)
     return builder.as_markup()

@@ -180,11 +180,41 @@ CREATE INDEX api_keys_active ON api_keys(is_active);
 """
 
 
+# Conversations: memory is kept per chat *and* thread (a topic of a private chat with topics,
+# or of a forum group; 0 = no topic), and each conversation remembers its name, model and
+# persona. What was stored before becomes each scope's conversation 0, nothing dropped.
+# Self-contained: it names no index another migration may have made or dropped.
+_V5_CONVERSATIONS = """
+ALTER TABLE messages ADD COLUMN thread_id INTEGER NOT NULL DEFAULT 0;
+DROP INDEX IF EXISTS messages_scope;
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages(scope, thread_id, id);
+CREATE TABLE conversations (
+    scope         INTEGER NOT NULL,                 -- as messages.scope
+    thread_id     INTEGER NOT NULL DEFAULT 0,       -- as messages.thread_id
+    title         TEXT,                             -- the topic's name, if known
+    named         INTEGER NOT NULL DEFAULT 1,       -- 0: opened by /new, to be named
+    model         TEXT,                             -- NULL: the user's /model choice
+    persona       TEXT,                             -- NULL: the first persona
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER NOT NULL,
+    PRIMARY KEY (scope, thread_id)
+) WITHOUT ROWID;
+INSERT INTO conversations (scope, thread_id, created_at, last_used_at)
+    SELECT scope, 0, MIN(created_at), MAX(created_at) FROM messages GROUP BY scope;
+"""
+
+
 class SchemaTooNew(Exception):
     """The database was written by a newer version of the bot."""
 
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3_STAR_SUBSCRIPTIONS, _V4_INDEXES)
+MIGRATIONS: tuple[str, ...] = (
+    _V1,
+    _V2,
+    _V3_STAR_SUBSCRIPTIONS,
+    _V4_INDEXES,
+    _V5_CONVERSATIONS,
+)
 LATEST = len(MIGRATIONS)
 
 

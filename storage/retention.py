@@ -12,13 +12,16 @@ from dataclasses import dataclass
 
 from storage.db import Database
 
-# Scopes are Telegram chat ids: groups' are negative.
+# A conversation is (scope, thread): scopes are Telegram chat ids (groups' are negative),
+# threads topic ids (0 outside topics). Every key sorts after FIRST.
 FIRST_SCOPE = -(2**63)
+FIRST = (FIRST_SCOPE, -1)
 
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
     scope: int
+    thread: int
     last_id: int  # its newest message when it was found idle
     messages: int
 
@@ -26,29 +29,34 @@ class Conversation:
 @dataclass(frozen=True, slots=True)
 class Page:
     idle: list[Conversation]
-    next_after: int | None  # None: no scope after this page
+    next_after: tuple[int, int] | None  # None: no conversation after this page
 
 
-async def idle_conversations(db: Database, *, after: int, before: int, limit: int) -> Page:
-    """The next ``limit`` conversations (scopes) after ``after``, in scope order, and which
-    of them had no message since ``before`` (unix seconds). One walk of the
-    ``messages(scope, id)`` index per page, plus one row read per conversation."""
+async def idle_conversations(
+    db: Database, *, after: tuple[int, int], before: int, limit: int
+) -> Page:
+    """The next ``limit`` conversations after ``after`` (a ``(scope, thread)``), in that
+    order, and which of them had no message since ``before`` (unix seconds). Each topic is a
+    conversation of its own: an idle topic loses its memory while another topic of the same
+    chat goes on. One walk of the ``messages(scope, thread_id, id)`` index per page, plus one
+    row read per conversation."""
     rows = await db.read_off_loop(
         """
-        SELECT s.scope, s.last, s.n, m.created_at
-        FROM (SELECT scope, MAX(id) AS last, COUNT(*) AS n FROM messages
-              WHERE scope > ? GROUP BY scope ORDER BY scope LIMIT ?) AS s
+        SELECT s.scope, s.thread_id, s.last, s.n, m.created_at
+        FROM (SELECT scope, thread_id, MAX(id) AS last, COUNT(*) AS n FROM messages
+              WHERE (scope, thread_id) > (?, ?)
+              GROUP BY scope, thread_id ORDER BY scope, thread_id LIMIT ?) AS s
         JOIN messages AS m ON m.id = s.last
-        ORDER BY s.scope
+        ORDER BY s.scope, s.thread_id
         """,
-        (after, limit),
+        (*after, limit),
     )
     idle = [
-        Conversation(scope=int(r[0]), last_id=int(r[1]), messages=int(r[2]))
+        Conversation(scope=int(r[0]), thread=int(r[1]), last_id=int(r[2]), messages=int(r[3]))
         for r in rows
-        if int(r[3]) < before
+        if int(r[4]) < before
     ]
-    next_after = int(rows[-1][0]) if len(rows) == limit else None
+    next_after = (int(rows[-1][0]), int(rows[-1][1])) if len(rows) == limit else None
     return Page(idle=idle, next_after=next_after)
 
 
@@ -57,8 +65,9 @@ async def delete_conversation(db: Database, conversation: Conversation, *, limit
     seen when it was found idle (a user who writes meanwhile keeps the new message)."""
     return await db.write_off_loop(
         "DELETE FROM messages WHERE id IN ("
-        "  SELECT id FROM messages WHERE scope = ? AND id <= ? ORDER BY id LIMIT ?)",
-        (conversation.scope, conversation.last_id, limit),
+        "  SELECT id FROM messages WHERE scope = ? AND thread_id = ? AND id <= ?"
+        "  ORDER BY id LIMIT ?)",
+        (conversation.scope, conversation.thread, conversation.last_id, limit),
     )
 
 
@@ -68,8 +77,8 @@ async def delete_conversations(db: Database, conversations: list[Conversation]) 
     if not conversations:
         return 0
     return await db.write_many_off_loop(
-        "DELETE FROM messages WHERE scope = ? AND id <= ?",
-        [(c.scope, c.last_id) for c in conversations],
+        "DELETE FROM messages WHERE scope = ? AND thread_id = ? AND id <= ?",
+        [(c.scope, c.thread, c.last_id) for c in conversations],
     )
 
 

@@ -10,7 +10,6 @@ import base64
 
 from tests.e2e_helpers import start_bot
 from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.telegram_rules import parse_html
 from tests.fakes.upstream import FakeUpstream, make_png
 
 TOKEN = "271828:E2EchatTOKENe2eCHATtokenE2E"
@@ -53,16 +52,17 @@ async def test_chat_end_to_end(tmp_path) -> None:
                 "content": "My name is Ann.",
             }
 
-            # 2. a long answer: split below the limit, every part accepted by Telegram
+            # 2. a long answer (more than one text message holds): one rich message,
+            # accepted by Telegram, every word of it there
             paragraphs = [f"Paragraph {i}: " + "lorem ipsum " * 60 for i in range(14)]
             up.reply = "\n\n".join(paragraphs)
             up.chunk_size = 400
             up.chunk_delay = 0
             api.push_update(api.make_message(USER, "Write a lot."))
-            sent = await api.wait_for("sendMessage", to_user(), count=4, timeout=20)
-            parts = [parse_html(c.text).text for c in sent[1:]]
-            assert parts[0].startswith("Paragraph 0:")
-            assert " ".join(parts).split() == up.reply.split()
+            rich = await api.wait_for("sendRichMessage", to_user(), timeout=20)
+            texts = [b["text"] for b in rich["rich_message"]["blocks"]]
+            assert texts[0].startswith("Paragraph 0:")
+            assert " ".join(texts).split() == up.reply.split()
             assert not [c for c in api.calls if c.failed]
 
             # 3. a photo: downloaded through the Bot API, sent to LLaVA as a data URI

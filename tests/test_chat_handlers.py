@@ -17,6 +17,7 @@ from aiogram.methods import (
     SendChatAction,
     SendMessage,
     SendMessageDraft,
+    SendRichMessage,
 )
 
 from bot.clients.openai_compat import RetryPolicy
@@ -156,7 +157,8 @@ async def test_long_answer_is_split_into_valid_messages(tmp_path, llm) -> None:
     code = "\n".join(f"print({i})  # <{i}> & more" for i in range(400))
     llm.queue("Intro *text*.\n\n```python\n" + code + "\n```\n\nDone **now**.")
     llm.chunk_size = 500
-    async with harness(tmp_path, transport=llm.transport()) as h:
+    # the text path (rich answers off; with them on this is one rich message)
+    async with harness(tmp_path, transport=llm.transport(), RICH_MESSAGES="0") as h:
         await h.message(USER, "code please")
         sent = answers(h)
         assert len(sent) >= 3
@@ -586,7 +588,12 @@ async def test_reasoning_models_thinking_is_not_shown_or_remembered(tmp_path, ll
         CHAT_MODEL="deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
     ) as h:
         await h.message(USER, "hi")
-        assert answers(h) == ["Hello!"]
+        # the thinking is a collapsed block of the rich answer, never raw text
+        assert answers(h) == []
+        [sent] = h.session.calls_of(SendRichMessage)
+        details, answer = sent.rich_message.blocks
+        assert details.type == "details" and answer.text == "Hello!"
+        assert "greets" in str(details.blocks[0].text)
         assert all("think" not in d.text for d in h.session.calls_of(SendMessageDraft))
         [call] = llm.calls
         assert call.headers["authorization"] == "Bearer nk-3"  # Nebula Block's route

@@ -309,14 +309,30 @@ async def test_retention_zero_keeps_everything(db: Database):
 async def test_a_message_written_after_the_scan_is_kept(db: Database):
     await seed_retention(db)
     page = await retention_repo.idle_conversations(
-        db, after=retention_repo.FIRST_SCOPE, before=NOW - 90 * DAY, limit=100
+        db, after=retention_repo.FIRST, before=NOW - 90 * DAY, limit=100
     )
-    assert [c.scope for c in page.idle] == [-100500, 1]
+    assert [(c.scope, c.thread) for c in page.idle] == [(-100500, 0), (1, 0)]
     async with db.transaction() as conn:  # user 1 comes back before the delete
         await chat_repo.append(conn, 1, "user", "I'm back", model=None, now=NOW)
     await retention_repo.delete_conversations(db, page.idle)
     rows = await db.fetchall("SELECT content FROM messages WHERE scope = 1")
     assert [r[0] for r in rows] == ["I'm back"]
+
+
+async def test_an_idle_topic_is_forgotten_while_another_topic_of_the_chat_goes_on(db: Database):
+    await add_user(db, 1)
+    async with db.transaction() as conn:
+        for k in range(3):
+            await chat_repo.append(
+                conn, 1, "user", f"idle {k}", model=None, now=NOW - 200 * DAY, thread=7
+            )
+        await chat_repo.append(conn, 1, "user", "old", model=None, now=NOW - 200 * DAY, thread=8)
+        await chat_repo.append(conn, 1, "user", "active", model=None, now=NOW - DAY, thread=8)
+    # Pages of one conversation each, so the walk goes from topic to topic.
+    removed = await Retention(db, days=90, batch=1, pause=0, now=lambda: NOW).run_once()
+    assert removed.messages == 3
+    rows = await db.fetchall("SELECT thread_id, content FROM messages ORDER BY id")
+    assert [(r[0], r[1]) for r in rows] == [(8, "old"), (8, "active")]
 
 
 async def test_a_long_conversation_goes_in_batches(db: Database):

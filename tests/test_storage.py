@@ -18,6 +18,7 @@ EXPECTED_TABLES = {
     "broadcasts",
     "quota_holds",
     "star_subscriptions",
+    "conversations",
 }
 
 

@@ -31,7 +31,8 @@ from typing import Any, Protocol
 
 from bot.clients.openai_compat import ChatClient
 from bot.metrics import ANSWERS, outcome_of
-from bot.services.conversation import PHOTO_MARKER, Conversation, Message
+from bot.personas import Persona, default_personas
+from bot.services.conversation import PHOTO_MARKER, Conversation, Key, Message, Turn
 from bot.services.documents import (
     PDF,
     DocumentDownloadFailed,
@@ -104,6 +105,7 @@ class AnswerWriter(Protocol):
     """Where a streamed answer goes while it is written (the front's side)."""
 
     text: str  # everything received so far
+    thought: str  # a reasoning model's closed thinking (shown collapsed where possible)
     # Set when the user can stop the answer from the front (a stop button): the key under
     # which :meth:`ChatService.stop` finds it.
     draft_id: int | None
@@ -116,6 +118,9 @@ class AnswerWriter(Protocol):
     def append(self, piece: str) -> None:
         """Take the next piece (no I/O, never blocks)."""
 
+    def thinking(self) -> None:
+        """The model is thinking, nothing of the answer yet (no I/O, never blocks)."""
+
     async def finish(self) -> list[Any]:
         """Deliver everything; returns what carries the answer (empty: nothing showed)."""
         ...
@@ -126,8 +131,9 @@ class AnswerWriter(Protocol):
 class ChatFront(Protocol):
     """What the chat service needs from the front that asked."""
 
-    def writer(self, request: ChatRequest, *, interval: float) -> AnswerWriter:
-        """A writer for the answer to ``request``, showing it at most every ``interval`` s."""
+    def writer(self, request: ChatRequest, *, interval: float, rich: bool) -> AnswerWriter:
+        """A writer for the answer to ``request``, showing it at most every ``interval`` s;
+        ``rich``: tables, formulas, thinking and long answers may go as rich messages."""
         ...
 
     async def say(self, request: ChatRequest, text: str, *, retry_token: str | None = None) -> None:
@@ -135,6 +141,10 @@ class ChatFront(Protocol):
 
     async def download(self, file: FileRef) -> bytes:
         """The file's bytes. Raises :class:`ImageTooBig` or :class:`ImageDownloadFailed`."""
+        ...
+
+    async def name_conversation(self, request: ChatRequest, title: str) -> bool:
+        """Give the request's topic this name; False when that was not possible."""
         ...
 
 
@@ -155,6 +165,11 @@ class ChatRequest:
     @property
     def scope(self) -> int:
         return self.user_id if self.private else self.chat_id
+
+    @property
+    def conversation(self) -> Key:
+        """Whose memory: the chat (the user, in private) and the topic, if any."""
+        return Key(self.scope, self.thread_id or 0)
 
     @property
     def remembered(self) -> str:
@@ -273,6 +288,8 @@ class ChatService:
         edit_interval: float = 1.5,
         max_tokens: int = 0,
         documents: DocumentReader | None = None,
+        rich: bool = True,
+        personas: tuple[Persona, ...] | None = None,
     ) -> None:
         self.catalog = catalog
         self.clients = clients
@@ -283,6 +300,8 @@ class ChatService:
         self.draft_interval = draft_interval
         self.edit_interval = edit_interval
         self.documents = documents or DocumentReader(max_chars=50_000)
+        self.rich = rich
+        self.personas = personas or default_personas(conversation.system_prompt)
         # Sent with every request (0: not sent, the provider's default applies).
         self.params: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
 
@@ -306,10 +325,35 @@ class ChatService:
     ) -> None:
         try:
             async with self.gate.turn(request.user_id):
-                await self._answer(front, t, request, quota, self.model_for(request, stored_model))
+                history, settings = await self.conversation.load(request.conversation)
+                if settings is not None and settings.model:
+                    stored_model = settings.model  # the conversation's own /model choice
+                persona = self.persona(settings.persona if settings is not None else None)
+                await self._answer(
+                    front,
+                    t,
+                    request,
+                    quota,
+                    self.model_for(request, stored_model),
+                    history,
+                    persona,
+                )
+                if request.private and settings is not None and not settings.named:
+                    await self._name(front, request)
         except BaseException as exc:
             ANSWERS.labels(outcome_of(exc)).inc()
             raise
+
+    def persona(self, key: str | None) -> Persona:
+        """The persona called ``key``, or the first (the default; also for one no longer
+        offered)."""
+        return next((p for p in self.personas if p.key == key), self.personas[0])
+
+    async def _name(self, front: ChatFront, request: ChatRequest) -> None:
+        """A topic opened by /new is named after its first question."""
+        title = topic_title(request.text)
+        if await front.name_conversation(request, title):
+            await self.conversation.update(request.conversation, title=title, named=1)
 
     async def _answer(
         self,
@@ -318,10 +362,12 @@ class ChatService:
         request: ChatRequest,
         quota: Ticket | None,
         model: ChatModel,
+        history: list[Turn],
+        persona: Persona,
     ) -> None:
         client = self.clients[model.provider]
         interval = self.draft_interval if request.private else self.edit_interval
-        writer = front.writer(request, interval=interval)
+        writer = front.writer(request, interval=interval, rich=self.rich)
         draft_id = writer.draft_id
         stop: asyncio.Event | None = None
         if draft_id is not None:
@@ -336,9 +382,7 @@ class ChatService:
                 content, partial = await self._document_content(
                     front, t, request.document, request.text
                 )
-            messages = self.conversation.build(
-                await self.conversation.history(request.scope), content
-            )
+            messages = self.conversation.build(history, content, system_prompt=persona.prompt)
             stopped = await self._stream(client, model, messages, writer, stop)
         except (UpstreamUnavailable, UpstreamBusy):
             await writer.discard()
@@ -368,7 +412,11 @@ class ChatService:
             logger.info("answer in chat %s stopped by the user", request.chat_id)
         ANSWERS.labels("ok").inc()
         await self.conversation.remember(
-            request.scope, request.remembered, writer.text.strip(), model=model.name, ticket=quota
+            request.conversation,
+            request.remembered,
+            writer.text.strip(),
+            model=model.name,
+            ticket=quota,
         )
         if partial is not None:
             await front.say(request, partial)
@@ -389,7 +437,15 @@ class ChatService:
             stream = client.stream(model.name, messages, **self.params)
             async with aclosing(stream) as pieces:
                 async for piece in pieces:
-                    writer.append(piece if thinking is None else thinking.feed(piece))
+                    if thinking is None:
+                        writer.append(piece)
+                        continue
+                    passed = thinking.feed(piece)
+                    if thinking.thinking:
+                        writer.thinking()
+                    elif thinking.thought and not writer.thought:
+                        writer.thought = thinking.thought
+                    writer.append(passed)
             if thinking is not None:
                 writer.append(thinking.flush())
 
@@ -461,8 +517,8 @@ class ChatService:
         read = await self.documents.read(data)
         return document_prompt(document, read, question, len(data)), partial_note(t, read)
 
-    async def forget(self, scope: int) -> int:
-        return await self.conversation.forget(scope)
+    async def forget(self, key: Key | int) -> int:
+        return await self.conversation.forget(key)
 
     def stop(self, chat_id: int, draft_id: int) -> bool:
         return self.stops.stop(chat_id, draft_id)
@@ -478,6 +534,17 @@ class ChatService:
         if request.user_id != user_id:
             raise NotYourRetry("retry button of another user")
         return self.retries.pop(token)
+
+
+TOPIC_TITLE_LIMIT = 128  # characters of a topic's name (Bot API)
+
+
+def topic_title(question: str) -> str:
+    """A topic's name from its first question: one line, at most 128 characters."""
+    line = " ".join(question.split())
+    if len(line) > TOPIC_TITLE_LIMIT:
+        line = line[: TOPIC_TITLE_LIMIT - 1].rstrip() + "…"
+    return line or "…"
 
 
 def sniff_image(data: bytes) -> str | None:

@@ -6,9 +6,10 @@ the output), then the answer. Shown as it is, a user would get a long "<think>â€
 escaped, before every answer, and it would be sent back upstream with the history.
 
 :class:`ThinkFilter` takes the streamed pieces and passes on only what follows the thinking.
-While the model thinks nothing is shown (the chat shows "typingâ€¦"). A model that never closes
-its thinking (an answer without any, or one cut short) loses nothing: what was held back is
-passed on at the end.
+While the model thinks nothing of it is passed on; the thinking itself is kept in
+:attr:`ThinkFilter.thought` once it is closed (a rich answer shows it as a collapsed block;
+memory never keeps it). A model that never closes its thinking (an answer without any, or
+one cut short) loses nothing: what was held back is passed on at the end.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ class ThinkFilter:
     def __init__(self) -> None:
         self._held: list[str] = []  # text before the end of the thinking
         self._passing = False  # the thinking is over: everything passes
+        self.thought = ""  # the closed thinking, without its tags
+
+    @property
+    def thinking(self) -> bool:
+        """Text arrived and the thinking is not closed yet."""
+        return not self._passing and bool(self._held)
 
     def feed(self, piece: str) -> str:
         """The part of ``piece`` that belongs to the answer (often ``""``)."""
@@ -41,6 +48,8 @@ class ThinkFilter:
             return ""
         self._passing = True
         self._held = []
+        thought = text[:end].strip()
+        self.thought = thought[len(OPEN) :].strip() if thought.startswith(OPEN) else thought
         return text[end + len(CLOSE) :].lstrip()
 
     def flush(self) -> str:

@@ -93,7 +93,7 @@ class Retention:
 
     async def _conversations(self, cutoff: int) -> int:
         total = 0
-        after: int | None = repo.FIRST_SCOPE
+        after: tuple[int, int] | None = repo.FIRST
         group: list[repo.Conversation] = []
         in_group = 0
         while after is not None and not self._stop.is_set():

@@ -19,6 +19,13 @@ from handlers.keyboards import retry_keyboard
 logger = logging.getLogger(__name__)
 
 
+def thread_gone(exc: TelegramBadRequest) -> bool:
+    """Telegram says the topic no longer exists (the user deleted it): "message thread not
+    found", or "TOPIC_DELETED" as some sends report it."""
+    text = exc.message.lower()
+    return "thread not found" in text or "topic_deleted" in text
+
+
 def thread_of(request: ChatRequest) -> dict[str, Any]:
     return {"message_thread_id": request.thread_id} if request.thread_id else {}
 
@@ -28,10 +35,16 @@ class TelegramChatFront:
         self.bot = bot
         self.t = t
 
-    def writer(self, request: ChatRequest, *, interval: float) -> AnswerWriter:
+    def writer(self, request: ChatRequest, *, interval: float, rich: bool) -> AnswerWriter:
+        label = self.t("chat.thinking")
         if request.private:
             return DraftWriter(
-                self.bot, request.chat_id, thread_id=request.thread_id, interval=interval
+                self.bot,
+                request.chat_id,
+                thread_id=request.thread_id,
+                interval=interval,
+                rich=rich,
+                thought_label=label,
             )
         return EditWriter(
             self.bot,
@@ -39,6 +52,8 @@ class TelegramChatFront:
             thread_id=request.thread_id,
             reply_to=request.message_id,
             interval=interval,
+            rich=rich,
+            thought_label=label,
         )
 
     async def say(self, request: ChatRequest, text: str, *, retry_token: str | None = None) -> None:
@@ -46,6 +61,19 @@ class TelegramChatFront:
         await self.bot.send_message(
             request.chat_id, text, reply_markup=markup, **thread_of(request)
         )
+
+    async def name_conversation(self, request: ChatRequest, title: str) -> bool:
+        if request.thread_id is None:
+            return False
+        try:
+            await self.bot.edit_forum_topic(
+                chat_id=request.chat_id, message_thread_id=request.thread_id, name=title
+            )
+        except TelegramBadRequest as exc:
+            logger.info("could not name topic %s: %s", request.thread_id, exc.message)
+            # "not modified": it already has that name; anything else: try again next time
+            return "not_modified" in exc.message.lower()
+        return True
 
     async def download(self, file: FileRef) -> bytes:
         """The file's bytes through TELEGRAM_API_URL (getFile, then the file URL)."""

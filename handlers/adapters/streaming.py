@@ -13,6 +13,12 @@ Whenever the text outgrows one message, a finished piece is cut off (see
 :func:`bot.services.markdown.take_chunk`) and delivered for good. Final sends honour
 ``TelegramRetryAfter`` (beyond what the session middleware already retried), and a part that
 Telegram refuses to parse goes out as plain text: an answer is never lost to formatting.
+
+With ``rich=True`` an answer that holds a table or a formula, comes with a reasoning model's
+thinking, or outgrows a text message is shown as a rich message (``sendRichMessageDraft``,
+``sendRichMessage``, or the edited message in groups) of up to 32,768 characters, built by
+:mod:`bot.services.rich`. If Telegram refuses a rich message, the reason is logged once and
+the rest of the answer takes the text path above.
 """
 
 from __future__ import annotations
@@ -22,15 +28,33 @@ import contextlib
 import logging
 import secrets
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot
 from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
-from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters
+from aiogram.types import InlineKeyboardMarkup, InputRichMessage, Message, ReplyParameters
 from aiogram.utils.chat_action import ChatActionSender
 
-from bot.services.markdown import MESSAGE_LIMIT, Part, clean, split_markdown, take_chunk, to_part
+from bot.services.markdown import (
+    MESSAGE_LIMIT,
+    Part,
+    clean,
+    split_markdown,
+    take_chunk,
+    to_part,
+    to_parts,
+    utf16_len,
+)
+from bot.services.rich import (
+    TEXT_LIMIT,
+    Block,
+    RichPart,
+    needs_rich,
+    rich_parts,
+    thinking_placeholder,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +73,21 @@ def new_draft_id() -> int:
     return secrets.randbelow(2**31 - 2) + 1
 
 
+@dataclass(frozen=True, slots=True)
+class RichOut:
+    """A piece of the answer as one or more rich messages (more only with a long thought)."""
+
+    source: str
+    parts: list[RichPart]
+
+
+Out = Part | RichOut
+
+
+def rich_message(blocks: list[Block]) -> InputRichMessage:
+    return InputRichMessage.model_validate({"blocks": blocks})
+
+
 class AnswerWriter:
     """Base: buffering, the pump, typing, cutting and final delivery."""
 
@@ -64,6 +103,8 @@ class AnswerWriter:
         reply_to: int | None = None,
         limit: int = MESSAGE_LIMIT,
         typing: bool = True,
+        rich: bool = False,
+        thought_label: str = "Thinking",
     ) -> None:
         self.bot = bot
         self.chat_id = chat_id
@@ -84,6 +125,14 @@ class AnswerWriter:
         self._stopped = False
         self._first_action: asyncio.Task[None] | None = None
         self._first_text = asyncio.Event()
+        self.rich = rich
+        self.thought_label = thought_label
+        self.thought = ""  # a reasoning model's thinking: shown collapsed in a rich answer
+        self._thinking = False  # the model thinks: show the placeholder (rich drafts)
+        self._rich_refused = False
+        # Where a finished piece is cut off: one rich message holds 32,768 characters
+        # (counted in code points; UTF-16 units are never fewer).
+        self._cut = TEXT_LIMIT if rich else limit
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -126,22 +175,111 @@ class AnswerWriter:
         self._first_text.set()
         self._changed.set()
 
+    def thinking(self) -> None:
+        """The model is thinking (no I/O): a rich draft shows a "thinking" block."""
+        if self.rich and not self._thinking:
+            self._thinking = True
+            self._changed.set()
+
     @property
     def has_text(self) -> bool:
         return bool(self.text.strip())
+
+    def _render(self, markdown: str, *, preview: bool = False) -> Out | None:
+        """A text part, or rich messages when the piece needs them (or is too long for text)."""
+        piece = clean(markdown)
+        thought = "" if preview or self.delivered else self.thought
+        if (
+            self.rich
+            and not self._rich_refused
+            and (thought or needs_rich(piece) or utf16_len(piece) > self.limit)
+        ):
+            parts = rich_parts(piece, thought=thought, thought_label=self.thought_label)
+            return RichOut(piece, parts) if parts else None
+        if utf16_len(piece) > self.limit:  # rich refused meanwhile: show the first text part
+            piece = split_markdown(piece, self.limit)[0]
+        return to_part(piece)
+
+    def _refuse(self, exc: TelegramBadRequest) -> None:
+        """Telegram refused a rich message: say why, once; the rest goes as text."""
+        if not self._rich_refused:
+            logger.warning(
+                "Telegram refused a rich message in %s (%s); sending the answer as text",
+                self.chat_id,
+                exc.message,
+            )
+        self._rich_refused = True
+        self._cut = self.limit
+
+    async def _deliver(self, out: Out, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+        if isinstance(out, Part):
+            await self._commit(out, reply_markup)
+            return
+        for index, part in enumerate(out.parts):
+            markup = reply_markup if index == len(out.parts) - 1 else None
+            if not self._rich_refused and await self._commit_rich(part, markup):
+                continue
+            texts = to_parts(part.source, self.limit)
+            for number, text in enumerate(texts):
+                await self._commit(text, markup if number == len(texts) - 1 else None)
+
+    async def _retrying(self, call: Any) -> Any:
+        """Run ``call()`` for a final send, through flood waits."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await call()
+            except TelegramRetryAfter as exc:
+                if attempt > FINAL_RETRIES:
+                    raise
+                wait = min(float(exc.retry_after), MAX_FLOOD_WAIT)
+                logger.warning("flood control while delivering an answer: waiting %.0f s", wait)
+                await asyncio.sleep(wait)
+
+    async def _send_rich(
+        self, part: RichPart, reply_markup: InlineKeyboardMarkup | None = None
+    ) -> bool:
+        """sendRichMessage (through flood waits); False when Telegram refused it."""
+        reply = None
+        if self.reply_to is not None and not self.delivered:
+            reply = ReplyParameters(message_id=self.reply_to, allow_sending_without_reply=True)
+
+        async def send() -> Message:
+            return await self.bot.send_rich_message(
+                chat_id=self.chat_id,
+                rich_message=rich_message(part.blocks),
+                reply_parameters=reply,
+                reply_markup=reply_markup,
+                **self._common(),
+            )
+
+        try:
+            message: Message = await self._retrying(send)
+        except TelegramBadRequest as exc:
+            self._refuse(exc)
+            return False
+        self.delivered.append(message)
+        return True
 
     async def finish(self, *, reply_markup: InlineKeyboardMarkup | None = None) -> list[Message]:
         """Deliver everything received; returns the messages that carry the answer."""
         await self._stop_pump()
         self._take_incoming()
-        parts = [
-            p for p in (to_part(piece) for piece in split_markdown(self._pending, self.limit)) if p
+        outs = [
+            p
+            for p in (self._render(piece) for piece in split_markdown(self._pending, self._cut))
+            if p
         ]
+        if not outs and self.thought.strip() and self.rich and not self._rich_refused:
+            outs = [
+                RichOut("", rich_parts("", thought=self.thought, thought_label=self.thought_label))
+            ]
         self._pending = ""
-        if not parts:
+        if not outs:
             await self._drop_preview()
-        for index, part in enumerate(parts):
-            await self._commit(part, reply_markup if index == len(parts) - 1 else None)
+        for index, out in enumerate(outs):
+            await self._deliver(out, reply_markup if index == len(outs) - 1 else None)
         await self._stop_typing()
         return self.delivered
 
@@ -190,17 +328,23 @@ class AnswerWriter:
 
     async def _flush(self) -> None:
         self._take_incoming()
-        while (cut := take_chunk(self._pending, self.limit)) is not None:
+        while (cut := take_chunk(self._pending, self._cut)) is not None:
             head, tail = cut
-            part = to_part(head)
-            if part is not None:
-                await self._commit(part)
+            out = self._render(head)
+            if out is not None:
+                await self._deliver(out)
             self._pending = tail
-        part = to_part(self._pending)
-        if part is not None and part.html != self._preview_html:
+        if self._thinking and not self._pending.strip() and not self._rich_refused:
+            self._thinking = False
+            await self._preview_thinking()
+            return
+        if self._pending == self._preview_html:
+            return
+        out = self._render(self._pending, preview=True)
+        if out is not None:
             await self._stop_typing()
-            await self._preview(part)
-            self._preview_html = part.html
+            await self._preview(out)
+            self._preview_html = self._pending
 
     async def _stop_typing(self) -> None:
         await self._typing_stack.aclose()
@@ -250,12 +394,21 @@ class AnswerWriter:
 
     # -- per kind ------------------------------------------------------------------------------
 
-    async def _preview(self, part: Part) -> None:
+    async def _preview(self, out: Out) -> None:
         raise NotImplementedError
 
+    async def _preview_thinking(self) -> None:
+        """Show that the model thinks (drafts only)."""
+
     async def _commit(self, part: Part, reply_markup: InlineKeyboardMarkup | None = None) -> None:
-        """Deliver one finished part for good."""
+        """Deliver one finished text part for good."""
         raise NotImplementedError
+
+    async def _commit_rich(
+        self, part: RichPart, reply_markup: InlineKeyboardMarkup | None = None
+    ) -> bool:
+        """Deliver one rich message for good; False when Telegram refused it."""
+        return await self._send_rich(part, reply_markup)
 
     async def _drop_preview(self) -> None:
         """Remove whatever preview is showing (drafts vanish by themselves)."""
@@ -271,7 +424,28 @@ class DraftWriter(AnswerWriter):
         self.draft_id = self.draft
         self._drafts_broken = False
 
-    async def _preview(self, part: Part) -> None:
+    async def _preview_thinking(self) -> None:
+        await self._rich_draft([thinking_placeholder(self.thought_label + "…")])
+
+    async def _rich_draft(self, blocks: list[Block]) -> None:
+        if self._drafts_broken:
+            return
+        try:
+            await self.bot.send_rich_message_draft(
+                chat_id=self.chat_id,
+                draft_id=self.draft,
+                rich_message=rich_message(blocks),
+                can_stop=True,
+                **self._common(),
+            )
+        except TelegramBadRequest as exc:
+            self._refuse(exc)
+
+    async def _preview(self, out: Out) -> None:
+        if isinstance(out, RichOut):
+            await self._rich_draft(out.parts[0].blocks)
+            return
+        part = out
         if self._drafts_broken:
             return
         try:
@@ -309,8 +483,15 @@ class EditWriter(AnswerWriter):
         super().__init__(bot, chat_id, **kw)
         self._current: Message | None = None  # the message being edited
         self._current_html: str | None = None
+        self._current_rich = False  # the message being edited is a rich message
 
-    async def _preview(self, part: Part) -> None:
+    async def _preview(self, out: Out) -> None:
+        if isinstance(out, RichOut):
+            await self._preview_rich(out.parts[0])
+            return
+        part = out
+        if self._current is not None and self._current_rich:
+            await self._drop_preview()  # a rich preview does not turn back into text
         if self._current is None:
             reply = None
             if self.reply_to is not None and not self.delivered:
@@ -332,6 +513,65 @@ class EditWriter(AnswerWriter):
             self._current_html = part.html
             return
         await self._edit(part)
+
+    async def _preview_rich(self, part: RichPart) -> None:
+        if self._current is not None and not self._current_rich:
+            await self._drop_preview()  # a text preview is replaced by the rich one
+        try:
+            if self._current is None:
+                reply = None
+                if self.reply_to is not None and not self.delivered:
+                    reply = ReplyParameters(
+                        message_id=self.reply_to, allow_sending_without_reply=True
+                    )
+                self._current = await self.bot.send_rich_message(
+                    chat_id=self.chat_id,
+                    rich_message=rich_message(part.blocks),
+                    reply_parameters=reply,
+                    **self._common(),
+                )
+                self._current_rich = True
+            else:
+                await self._edit_rich(self._current, part, None)
+        except TelegramBadRequest as exc:
+            self._refuse(exc)
+
+    async def _edit_rich(
+        self, message: Message, part: RichPart, reply_markup: InlineKeyboardMarkup | None
+    ) -> None:
+        try:
+            await self.bot.edit_message_text(
+                chat_id=self.chat_id,
+                message_id=message.message_id,
+                rich_message=rich_message(part.blocks),
+                reply_markup=reply_markup,
+            )
+        except TelegramBadRequest as exc:
+            if "message is not modified" not in exc.message.lower():
+                raise
+
+    async def _commit_rich(
+        self, part: RichPart, reply_markup: InlineKeyboardMarkup | None = None
+    ) -> bool:
+        current = self._current
+        if current is None or not self._current_rich:
+            await self._drop_preview()
+            return await self._send_rich(part, reply_markup)
+        self._current = None
+        self._current_rich = False
+        self._current_html = None
+        try:
+            await self._retrying(lambda: self._edit_rich(current, part, reply_markup))
+        except TelegramBadRequest as exc:
+            self._current, self._current_rich = current, True
+            await self._drop_preview()
+            if "can't parse" in exc.message.lower() or "rich" in exc.message.lower():
+                self._refuse(exc)
+                return False
+            logger.warning("could not finish an edited answer (%s); sending it anew", exc)
+            return await self._send_rich(part, reply_markup)
+        self.delivered.append(current)
+        return True
 
     def _editor(self, message: Message, reply_markup: InlineKeyboardMarkup | None) -> Any:
         async def edit(text: str, parse_mode: Any) -> Any:
@@ -371,6 +611,8 @@ class EditWriter(AnswerWriter):
         self._current_html = None
 
     async def _commit(self, part: Part, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+        if self._current is not None and self._current_rich:
+            await self._drop_preview()
         current = self._current
         self._current = None
         if current is not None:
@@ -388,6 +630,8 @@ class EditWriter(AnswerWriter):
         if self._current is None:
             return
         current, self._current = self._current, None
+        self._current_rich = False
+        self._current_html = None
         try:
             await self.bot.delete_message(self.chat_id, current.message_id)
         except TelegramAPIError as exc:

@@ -323,6 +323,12 @@ class TelegramEmulator:
         self.invoice_links: dict[str, dict[str, Any]] = {}
         self.star_subscriptions: dict[str, dict[str, Any]] = {}
         self.webhook: dict[str, Any] | None = None
+        # Topics of private chats (``bot_user["has_topics_enabled"] = True`` turns them on):
+        # (chat_id, message_thread_id) -> {"name", "deleted"}; see ``make_topic``.
+        self.topics: dict[tuple[int, int], dict[str, Any]] = {}
+        self._topic_counter = itertools.count(1000)
+        # sendRichMessageDraft calls accepted, in order (chat_id, draft_id, rich_message)
+        self.rich_drafts: list[dict[str, Any]] = []
         self.responses: dict[Any, Any] = {}
         self._failures: dict[str, deque[InjectedFailure]] = {}
         self._message_ids: dict[int, int] = {}
@@ -473,7 +479,18 @@ class TelegramEmulator:
             if chat_id is not None and chat_id in self.blocked_chats:
                 return TelegramError(403, "Forbidden: bot was blocked by the user")
         problem: str | None = None
-        if key in ("sendmessage", "editmessagetext", "sendmessagedraft"):
+        thread = params.get("message_thread_id")
+        if thread and key.startswith(("send", "edit")) and key != "sendchataction":
+            problem = self._check_thread(params.get("chat_id"), thread)
+            if problem is not None:
+                return TelegramError(400, problem)
+        if key in ("sendrichmessage", "sendrichmessagedraft") or (
+            key == "editmessagetext" and params.get("rich_message") is not None
+        ):
+            problem = rules.check_rich_message(
+                params.get("rich_message"), draft=key == "sendrichmessagedraft"
+            )
+        elif key in ("sendmessage", "editmessagetext", "sendmessagedraft"):
             mode = None if params.get("entities") else params.get("parse_mode")
             problem = rules.check_text(
                 params.get("text"), mode, allow_empty=key == "sendmessagedraft"
@@ -502,6 +519,63 @@ class TelegramEmulator:
         if problem is not None:
             return TelegramError(400, problem)
         return None
+
+    def _check_thread(self, chat_id: Any, thread: Any) -> str | None:
+        """A private chat's topic must exist (groups' threads are not emulated)."""
+        chat = self._chat_key(chat_id)
+        if not isinstance(chat, int) or chat < 0:
+            return None
+        topic = self.topics.get((chat, int(thread)))
+        if topic is None or topic["deleted"]:
+            return "Bad Request: message thread not found"
+        return None
+
+    def make_topic(self, chat_id: int, name: str) -> int:
+        """A topic of a private chat (created by the user or the bot): its thread id."""
+        thread = next(self._topic_counter)
+        self.topics[(chat_id, thread)] = {"name": name, "deleted": False}
+        return thread
+
+    def delete_topic(self, chat_id: int, thread: int) -> None:
+        """The user deleted the topic: sends into it fail from now on."""
+        self.topics[(chat_id, thread)]["deleted"] = True
+
+    def _h_create_forum_topic(self, key: str, params: dict, uploads: dict) -> Any:
+        chat = self.resolve_chat_id(params.get("chat_id"))
+        name = str(params.get("name") or "")
+        if chat > 0 and not self.bot_user.get("has_topics_enabled"):
+            raise TelegramError(400, "Bad Request: the chat is not a forum")
+        if not 1 <= len(name) <= 128:
+            raise TelegramError(400, "Bad Request: TOPIC_TITLE_INVALID")
+        thread = self.make_topic(chat, name)
+        return {"message_thread_id": thread, "name": name, "icon_color": 7322096}
+
+    def _h_edit_forum_topic(self, key: str, params: dict, uploads: dict) -> Any:
+        chat = self.resolve_chat_id(params.get("chat_id"))
+        thread = int(_as_int(params.get("message_thread_id") or 0))
+        topic = self.topics.get((chat, thread))
+        if topic is None or topic["deleted"]:
+            raise TelegramError(400, "Bad Request: message thread not found")
+        name = params.get("name")
+        if name is not None:
+            if not 1 <= len(str(name)) <= 128:
+                raise TelegramError(400, "Bad Request: TOPIC_TITLE_INVALID")
+            if str(name) == topic["name"]:
+                raise TelegramError(400, "Bad Request: TOPIC_NOT_MODIFIED")
+            topic["name"] = str(name)
+        return True
+
+    def _h_delete_forum_topic(self, key: str, params: dict, uploads: dict) -> Any:
+        chat = self.resolve_chat_id(params.get("chat_id"))
+        thread = int(_as_int(params.get("message_thread_id") or 0))
+        if (chat, thread) not in self.topics:
+            raise TelegramError(400, "Bad Request: message thread not found")
+        self.delete_topic(chat, thread)
+        return True
+
+    def _h_send_rich_draft(self, key: str, params: dict, uploads: dict) -> Any:
+        self.rich_drafts.append(dict(params))
+        return True
 
     # -------------------------------------------------------------------------------- dispatch
     def emulate(
@@ -696,8 +770,13 @@ class TelegramEmulator:
         message = self._base_message(params.get("chat_id"))
         if params.get("message_thread_id"):
             message["message_thread_id"] = params["message_thread_id"]
+            message["is_topic_message"] = True
         if key == "sendmessage":
             self._apply_text(message, params, "text", "entities")
+        if key == "sendrichmessage":
+            message["rich_message"] = {
+                "blocks": copy.deepcopy(params["rich_message"].get("blocks") or [])
+            }
         if "caption" in params:
             self._apply_text(message, params, "caption", "caption_entities")
         kind = _MEDIA_FIELDS.get(key)
@@ -748,7 +827,19 @@ class TelegramEmulator:
             message = self._base_message(params.get("chat_id"), message_id)
         else:
             message = copy.deepcopy(old)
-        if key == "editmessagetext":
+        if key == "editmessagetext" and params.get("rich_message") is not None:
+            if old is not None and "rich_message" not in old:
+                raise TelegramError(400, "Bad Request: there is no rich message to edit")
+            message["rich_message"] = {
+                "blocks": copy.deepcopy(params["rich_message"].get("blocks") or [])
+            }
+            if (
+                old is not None
+                and old.get("rich_message") == message["rich_message"]
+                and old.get("reply_markup") == _markup(params.get("reply_markup"))
+            ):
+                raise TelegramError(400, NOT_MODIFIED)
+        elif key == "editmessagetext":
             if old is not None and "text" not in old:
                 raise TelegramError(400, "Bad Request: there is no text in the message to edit")
             self._apply_text(message, params, "text", "entities")
@@ -771,7 +862,14 @@ class TelegramEmulator:
         if markup is not None:
             message["reply_markup"] = markup
         if old is not None and key != "editmessagemedia":
-            fields = ("text", "entities", "caption", "caption_entities", "reply_markup")
+            fields = (
+                "text",
+                "entities",
+                "caption",
+                "caption_entities",
+                "reply_markup",
+                "rich_message",
+            )
             if all(old.get(f) == message.get(f) for f in fields):
                 raise TelegramError(400, NOT_MODIFIED)
         message["edit_date"] = int(time.time())
@@ -1059,6 +1157,11 @@ class TelegramEmulator:
         "deletemycommands": _h_delete_my_commands,
         "getmycommands": _h_get_my_commands,
         "sendmessagedraft": _h_true,
+        "sendrichmessagedraft": _h_send_rich_draft,
+        "sendrichmessage": _h_send,
+        "createforumtopic": _h_create_forum_topic,
+        "editforumtopic": _h_edit_forum_topic,
+        "deleteforumtopic": _h_delete_forum_topic,
         "sendchataction": _h_true,
         "answercallbackquery": _h_true,
         "answerprecheckoutquery": _h_true,

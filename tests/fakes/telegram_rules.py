@@ -436,3 +436,149 @@ def check_guest_answer(result: Any) -> str | None:
     if problem is None and "reply_markup" in result:
         problem = check_reply_markup(result["reply_markup"])
     return problem
+
+
+# -- rich messages (Bot API 10.1+: "Rich Message Limits" and the InputRichBlock types) --------
+
+RICH_TEXT_LIMIT = 32_768
+RICH_BLOCK_LIMIT = 500
+RICH_DEPTH_LIMIT = 16
+RICH_COLUMN_LIMIT = 20
+RICH_TOO_LONG = "Bad Request: rich message is too long"
+RICH_INVALID = "Bad Request: can't parse rich message: "
+RICH_BLOCK_TYPES = frozenset(
+    {
+        "paragraph", "heading", "pre", "footer", "divider", "mathematical_expression",
+        "anchor", "list", "blockquote", "expandable_blockquote", "pull_quote", "collage",
+        "slideshow", "table", "details", "map", "buttons", "animation", "audio", "document",
+        "photo", "video", "voice_note", "thinking",
+    }
+)  # fmt: skip
+RICH_TEXT_TYPES = frozenset(
+    {
+        "bold", "italic", "underline", "strikethrough", "spoiler", "date_time",
+        "text_mention", "subscript", "superscript", "marked", "code", "custom_emoji",
+        "mathematical_expression", "url", "email_address", "phone_number",
+        "bank_card_number", "mention", "hashtag", "cashtag", "bot_command", "button",
+        "anchor", "anchor_link", "reference", "reference_link",
+    }
+)  # fmt: skip
+
+
+class _RichProblem(Exception):
+    pass
+
+
+class _RichStats:
+    def __init__(self, draft: bool) -> None:
+        self.draft = draft
+        self.chars = 0
+        self.blocks = 0
+
+    def text(self, value: Any, depth: int) -> None:
+        if depth > RICH_DEPTH_LIMIT:
+            raise _RichProblem("too deep nesting")
+        if isinstance(value, str):
+            self.chars += len(value)
+            return
+        if isinstance(value, list):
+            for item in value:
+                self.text(item, depth)
+            return
+        if not isinstance(value, dict) or value.get("type") not in RICH_TEXT_TYPES:
+            raise _RichProblem(f"unknown rich text {value!r:.40}")
+        if value["type"] == "mathematical_expression":
+            expression = value.get("expression")
+            if not isinstance(expression, str) or not expression.strip():
+                raise _RichProblem("empty mathematical expression")
+            self.chars += len(expression)
+            return
+        if value["type"] == "url" and not str(value.get("url", "")).startswith(
+            ("http://", "https://", "tg://", "mailto:")
+        ):
+            raise _RichProblem("wrong URL")
+        self.text(value.get("text", ""), depth + 1)
+
+    def block(self, block: Any, depth: int) -> None:
+        if depth > RICH_DEPTH_LIMIT:
+            raise _RichProblem("too deep nesting")
+        if not isinstance(block, dict) or block.get("type") not in RICH_BLOCK_TYPES:
+            raise _RichProblem(f"unknown block {block!r:.40}")
+        kind = block["type"]
+        self.blocks += 1
+        if kind == "thinking" and not self.draft:
+            raise _RichProblem("thinking blocks are allowed in drafts only")
+        if kind == "heading" and block.get("size") not in range(1, 7):
+            raise _RichProblem("heading size must be 1-6")
+        if kind == "mathematical_expression":
+            expression = block.get("expression")
+            if not isinstance(expression, str) or not expression.strip():
+                raise _RichProblem("empty mathematical expression")
+            self.chars += len(expression)
+        for key in ("text", "summary", "caption", "credit"):
+            if key in block:
+                self.text(block[key], depth + 1)
+        if kind in ("paragraph", "heading", "pre", "footer", "thinking") and "text" not in block:
+            raise _RichProblem(f"{kind} without text")
+        if kind in ("blockquote", "details", "expandable_blockquote"):
+            children = block.get("blocks")
+            if not isinstance(children, list) or not children:
+                raise _RichProblem(f"{kind} without blocks")
+            for child in children:
+                self.block(child, depth + 1)
+        if kind == "list":
+            items = block.get("items")
+            if not isinstance(items, list) or not items:
+                raise _RichProblem("list without items")
+            for item in items:
+                self.blocks += 1
+                inner = item.get("blocks") if isinstance(item, dict) else None
+                if not isinstance(inner, list) or not inner:
+                    raise _RichProblem("list item without blocks")
+                for child in inner:
+                    self.block(child, depth + 1)
+        if kind == "table":
+            rows = block.get("cells")
+            if not isinstance(rows, list) or not rows:
+                raise _RichProblem("table without cells")
+            for row in rows:
+                self.blocks += 1
+                if not isinstance(row, list) or len(row) > RICH_COLUMN_LIMIT:
+                    raise _RichProblem("too many table columns")
+                for cell in row:
+                    if cell.get("align") not in ("left", "center", "right") or cell.get(
+                        "valign"
+                    ) not in ("top", "middle", "bottom"):
+                        raise _RichProblem("wrong table cell alignment")
+                    if "text" in cell:
+                        self.text(cell["text"], depth + 2)
+
+
+def check_rich_message(rich: Any, *, draft: bool = False) -> str | None:
+    """What Telegram answers to an ``InputRichMessage`` it refuses (None: accepted)."""
+    if not isinstance(rich, dict):
+        return "Bad Request: rich_message must be an object"
+    given = [k for k in ("html", "markdown", "blocks") if rich.get(k) is not None]
+    if len(given) != 1:
+        return "Bad Request: exactly one of html, markdown or blocks must be specified"
+    if given[0] != "blocks":
+        text = str(rich[given[0]])
+        if not text.strip():
+            return "Bad Request: rich message is empty"
+        return RICH_TOO_LONG if len(text) > RICH_TEXT_LIMIT else None
+    blocks = rich["blocks"]
+    if not isinstance(blocks, list) or not blocks:
+        return "Bad Request: rich message is empty"
+    stats = _RichStats(draft)
+    try:
+        for block in blocks:
+            stats.block(block, 1)
+    except _RichProblem as exc:
+        return RICH_INVALID + str(exc)
+    except (AttributeError, TypeError) as exc:
+        return RICH_INVALID + type(exc).__name__
+    if stats.chars > RICH_TEXT_LIMIT:
+        return RICH_TOO_LONG
+    if stats.blocks > RICH_BLOCK_LIMIT:
+        return "Bad Request: too many blocks in the rich message"
+    return None
