@@ -128,6 +128,7 @@ class SharedLimits:
     clock: Callable[[], float] = time.monotonic
     _down_until: float = field(default=float("-inf"), init=False)
     _warned_at: float = field(default=float("-inf"), init=False)
+    _told_down: bool = field(default=False, init=False)  # the WARNING since the last success
     _scripts: dict[str, Any] = field(default_factory=dict, init=False)
 
     async def close(self) -> None:
@@ -152,8 +153,9 @@ class SharedLimits:
         except (RedisError, OSError) as exc:
             self._failed(exc)
             raise Unavailable from None
-        if self._down_until != float("-inf"):
-            self._down_until = float("-inf")
+        self._down_until = float("-inf")
+        if self._told_down:
+            self._told_down = False
             logger.warning("Redis answers again: rate limits are shared again")
         return result
 
@@ -171,6 +173,7 @@ class SharedLimits:
         self._down_until = now + self.retry_in
         if now - self._warned_at >= WARN_EVERY:
             self._warned_at = now
+            self._told_down = True
             logger.warning(
                 "Redis failed (%s: %s): rate limits are per process until it answers again",
                 type(exc).__name__,
