@@ -18,6 +18,7 @@ import pytest
 from redis.asyncio import Redis
 
 from api.ratelimit import RateLimiter, SharedRateLimiter
+from bot.config import ConfigError, Settings
 from bot.services.errors import RateLimited
 from bot.services.quota import BurstLimiter, QuotaService, SharedBurstLimiter
 from bot.shared_limits import SharedLimits, create_client
@@ -395,3 +396,31 @@ async def test_an_unreachable_redis_stops_both_processes(front, tmp_path):
 async def test_a_bad_key_prefix_stops_the_gateway(tmp_path):
     code, lines = await run_front("api", tmp_path, REDIS_KEY_PREFIX="has space")
     assert_one_line(code, lines, "REDIS_KEY_PREFIX")
+
+
+@pytest.mark.parametrize(
+    "value", ["redis://127.0.0.1:6379/3", "rediss://:pw@cache.example:6380", "unix:///run/r.sock"]
+)
+def test_redis_url_forms_accepted(value):
+    settings = Settings.from_env({"REDIS_URL": value}, require_bot_token=False)
+    assert settings.redis_url == value
+    assert settings.redis_key_prefix == "vcbot:"
+    assert value not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "value", ["127.0.0.1:6379", "redis://h:port", "unix://sock", "rediss://h/1/2", "redis://h:0"]
+)
+def test_redis_url_forms_refused_without_echoing_the_value(value):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"REDIS_URL": value}, require_bot_token=False)
+    assert caught.value.variable == "REDIS_URL"
+    assert value not in str(caught.value)
+
+
+def test_the_redis_password_is_redacted_from_logs():
+    settings = Settings.from_env(
+        {"REDIS_URL": "redis://user:hunter2secret@h:6379/0"}, require_bot_token=False
+    )
+    assert "hunter2secret" in settings.secrets
+    assert Settings.from_env({}, require_bot_token=False).redis_url is None
