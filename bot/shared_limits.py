@@ -33,12 +33,16 @@ from bot.loop import StartupError
 
 logger = logging.getLogger("bot.shared_limits")
 
-# A limiter check waits at most this long for Redis before the request goes on with the
-# in-process limit: a slow Redis must not become a slow API.
+# A limiter check waits at most this long for Redis's answer (and twice that to connect)
+# before the request goes on with the in-process limit: a slow Redis must not become a slow
+# API.
 TIMEOUT = 1.0
 # Connections to Redis per process. A check holds one for a single round trip, so a few
-# dozen serve thousands of requests per second; more callers wait (up to TIMEOUT) for one.
+# dozen serve thousands of requests per second. More callers queue for one: that wait is this
+# process being busy, not Redis failing, so it may last longer (measured: 400 checks at once
+# on a loaded 2-core machine waited more than a second, and fell back with a shorter wait).
 MAX_CONNECTIONS = 64
+POOL_WAIT = 10.0
 # After a failure, checks use the in-process limit for this long before trying Redis again
 # (so a Redis that is down costs one failed attempt per period, not one per request).
 RETRY_IN = 5.0
@@ -89,9 +93,9 @@ def create_client(url: str) -> Redis:
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=MAX_CONNECTIONS,
-        timeout=TIMEOUT,
+        timeout=POOL_WAIT,
         socket_timeout=TIMEOUT,
-        socket_connect_timeout=TIMEOUT,
+        socket_connect_timeout=2 * TIMEOUT,
         retry=Retry(NoBackoff(), 0),
     )
     return Redis.from_pool(pool)
