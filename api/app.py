@@ -25,13 +25,14 @@ from api.connections import HeadDeadlines
 from api.errors import INVALID_REQUEST, SERVER, ApiError, ClientGone
 from api.logs import new_request_id, request_id
 from api.models import ChatModels
-from api.ratelimit import RateLimiter
+from api.ratelimit import RateLimiter, rate_limiter
 from api.upstream import ChatForwarder, Timeouts
 from bot.clients import Clients
 from bot.config import Settings
 from bot.logs import RedactingFilter, log_user_id
 from bot.metrics import API_REQUESTS
-from bot.services.quota import QuotaService
+from bot.services.quota import QuotaService, burst_limiter
+from bot.shared_limits import SharedLimits
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -75,8 +76,10 @@ def create_app(
     images: ImageBackend | None = None,
     quota: QuotaService | None = None,
     timeouts: Timeouts | None = None,
+    shared: SharedLimits | None = None,
 ) -> web.Application:
-    """The gateway application. Tests may pass their own ``models``/``images``/``quota``."""
+    """The gateway application. Tests may pass their own ``models``/``images``/``quota``.
+    ``shared``: rate limits kept in Redis for every process (else in this one's memory)."""
     from api import routes
 
     if models is None:
@@ -96,8 +99,8 @@ def create_app(
         settings=settings,
         db=db,
         gatekeeper=Gatekeeper(db, channel=settings.required_channel),
-        limiter=RateLimiter(settings.api_rate_per_second),
-        quota=quota or QuotaService(db, settings.limits),
+        limiter=rate_limiter(settings.api_rate_per_second, shared),
+        quota=quota or QuotaService(db, settings.limits, burst_limiter(shared)),
         chat=ChatForwarder(clients.http, timeouts=timeouts, redact=redactor.redact),
         models=models,
         images=images,

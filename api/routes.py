@@ -150,7 +150,7 @@ async def authenticate(request: web.Request, gateway: Gateway, key: Any) -> Call
     caller = await gateway.gatekeeper.check(key)
     request[USER_ID] = caller.user_id
     log_user_id.set(caller.user_id)  # reset by the request pipeline when the request ends
-    wait = gateway.limiter.take(caller.user_id, caller.tier)
+    wait = await gateway.limiter.take(caller.user_id, caller.tier)
     if wait is not None:
         rate = gateway.limiter.rates[caller.tier]
         raise ApiError(

@@ -2,7 +2,7 @@
 
 Imported by ``api.__main__`` only after the settings parsed. On a signal the listening socket
 closes at once, requests in flight get up to ``SHUTDOWN_TIMEOUT`` seconds to finish, then
-the HTTP clients and the database are closed.
+the HTTP clients, the Redis client (``REDIS_URL``) and the database are closed.
 
 The listening socket is opened here (not with ``web.TCPSite``) so every connection goes
 through :class:`api.connections.HeadDeadlines`: a client gets ``API_CLIENT_TIMEOUT`` seconds
@@ -27,6 +27,7 @@ from bot.clients import Clients
 from bot.config import Settings
 from bot.loop import StartupError
 from bot.metrics import time_database
+from bot.shared_limits import SharedLimits, open_shared
 from storage.db import Database, DatabaseError
 
 logger = logging.getLogger("api")
@@ -76,8 +77,10 @@ async def serve(settings: Settings) -> None:
         raise StartupError(f"DATABASE_PATH: {exc}") from None
     clients = Clients.create(settings)
     time_database()
+    shared: SharedLimits | None = None
     try:
-        app = create_app(settings, db, clients)
+        shared = await open_shared(settings.redis_url, settings.redis_key_prefix)
+        app = create_app(settings, db, clients, shared=shared)
         runner = web.AppRunner(
             app,
             access_log=None,
@@ -120,6 +123,8 @@ async def serve(settings: Settings) -> None:
             listener.close()
             await runner.cleanup()
     finally:
+        if shared is not None:
+            await shared.close()
         await clients.close()
         await db.close()
     logger.info("shutdown complete")

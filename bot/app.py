@@ -24,6 +24,7 @@ from bot.factory import create_bot, create_dispatcher
 from bot.loop import StartupError
 from bot.metrics import time_database, track_queue
 from bot.ops_http import add_ops_routes
+from bot.shared_limits import open_shared
 from handlers.adapters.jobs import (
     give_back_on_startup,
     on_shutdown_keys,
@@ -171,9 +172,14 @@ async def amain(settings: Settings) -> None:
         await db.connect()
     except DatabaseError as exc:
         raise StartupError(f"DATABASE_PATH: {exc}") from None
+    try:
+        shared = await open_shared(settings.redis_url, settings.redis_key_prefix)
+    except StartupError:
+        await db.close()
+        raise
     clients = Clients.create(settings)
     bot = create_bot(settings)
-    dp = create_dispatcher(settings, db, clients)
+    dp = create_dispatcher(settings, db, clients, shared_limits=shared)
     dp.startup.register(on_startup)
     dp.startup.register(give_back_on_startup)
     dp.startup.register(on_startup_keys)
@@ -208,5 +214,7 @@ async def amain(settings: Settings) -> None:
         if ops is not None:
             await ops.cleanup()
         await bot.session.close()
+        if shared is not None:  # after the dispatcher stopped: no update uses it any more
+            await shared.close()
         await clients.close()
         await db.close()

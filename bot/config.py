@@ -112,12 +112,17 @@ class Settings:
     rich_messages: bool = True
     # the /persona list (PERSONAS_FILE, or the built-in four); the first is the default
     personas: tuple[Persona, ...] = field(default_factory=lambda: default_personas(""))
+    # Redis (None: rate limits per process) and the prefix of every key the bot writes there
+    redis_url: str | None = field(default=None, repr=False)
+    redis_key_prefix: str = "vcbot:"
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, for log redaction."""
         values = (self.bot_token, self.visioncraft_api_key, self.nebula_api_key)
-        return tuple(v for v in (*values, self.webhook_secret, self.metrics_token) if v)
+        redis_password = urlsplit(self.redis_url).password if self.redis_url else None
+        more = (self.webhook_secret, self.metrics_token, redis_password)
+        return tuple(v for v in (*values, *more) if v)
 
     @classmethod
     def from_env(
@@ -320,6 +325,7 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         **_operations(env),
         rich_messages=bool(_int(env, "RICH_MESSAGES", 1, minimum=0, maximum=1)),
         personas=_personas(env),
+        **_redis(env),
     )
 
 
@@ -453,3 +459,34 @@ def _operations(env: Mapping[str, str]) -> _OperationsSettings:
             "METRICS_TOKEN", "must be 16-256 characters from A-Z a-z 0-9 . _ ~ + / = -"
         )
     return {"log_format": log_format, "bot_http_port": port, "metrics_token": token}
+
+
+# REDIS_URL: where rate limits are shared by every process. The value is never repeated in an
+# error: it may hold a password.
+_REDIS_PREFIX_RE = re.compile(r"[A-Za-z0-9:_.-]{1,64}")
+_REDIS_URL_HELP = "must be redis://[:password@]host[:port][/db], rediss://… or unix:///path"
+
+
+class _RedisSettings(TypedDict):
+    redis_url: str | None
+    redis_key_prefix: str
+
+
+def _redis(env: Mapping[str, str]) -> _RedisSettings:
+    url = _get(env, "REDIS_URL")
+    if url is not None:
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # raises ValueError when it is not a number in range
+        except ValueError:
+            raise ConfigError("REDIS_URL", _REDIS_URL_HELP) from None
+        if parts.scheme in ("redis", "rediss"):
+            db = parts.path.lstrip("/")
+            if not parts.hostname or not (db == "" or db.isdigit()) or port == 0:
+                raise ConfigError("REDIS_URL", _REDIS_URL_HELP)
+        elif parts.scheme != "unix" or not parts.path:
+            raise ConfigError("REDIS_URL", _REDIS_URL_HELP)
+    prefix = _get(env, "REDIS_KEY_PREFIX") or "vcbot:"
+    if not _REDIS_PREFIX_RE.fullmatch(prefix):
+        raise ConfigError("REDIS_KEY_PREFIX", "must be 1-64 characters from A-Z a-z 0-9 : _ . -")
+    return {"redis_url": url, "redis_key_prefix": prefix}

@@ -35,7 +35,7 @@ from bot.services.images import Catalogue, ImageService
 from bot.services.keys import KeyService
 from bot.services.models import ModelCatalog
 from bot.services.payments import PaymentService
-from bot.services.quota import QuotaService
+from bot.services.quota import QuotaService, burst_limiter
 from bot.services.reminders import Reminders
 from bot.services.subscription import Channel
 from bot.services.users import UserService
@@ -66,7 +66,8 @@ def create_dispatcher(
     settings: Settings, db: Database, clients: Clients, **extra: Any
 ) -> Dispatcher:
     users = UserService(db)
-    quota_service = QuotaService(db, settings.limits)
+    # shared_limits: REDIS_URL's limits (bot.shared_limits), kept in the workflow data too.
+    quota_service = QuotaService(db, settings.limits, burst_limiter(extra.get("shared_limits")))
     inflight = InFlight()
     # chat
     model_catalog = extra.pop("model_catalog", None) or ModelCatalog(clients.http, settings, db)

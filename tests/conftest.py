@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -70,5 +71,45 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     client = new_http_client(user_agent="visioncraft-bot-tests")
     try:
         yield client
+    finally:
+        await client.aclose()
+
+
+# Tests against a real Redis run when TEST_REDIS_URL names one (.ci/run sets it); without it
+# they are skipped with this reason, which .ci/run looks for to fail a CI run that skipped them.
+REDIS_SKIP_REASON = "TEST_REDIS_URL is not set: tests against a real Redis skipped"
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """TEST_REDIS_URL, once Redis answered there (the test is skipped when it is unset; a URL
+    that is set but does not answer fails the test instead: a CI run must not skip them)."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip(REDIS_SKIP_REASON)
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        await client.ping()  # type: ignore[misc]
+    except Exception as exc:
+        pytest.fail(f"TEST_REDIS_URL is set but Redis does not answer there: {exc}")
+    finally:
+        await client.aclose()
+    return url
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    from redis.asyncio import Redis
+
+    prefix = f"test-{secrets.token_hex(6)}:"
+    yield prefix
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
     finally:
         await client.aclose()

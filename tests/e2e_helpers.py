@@ -39,6 +39,7 @@ _CONTRACT_PREFIXES = (
     "QUOTA_",
     "RATE_",
     "GENERATION_",
+    "REDIS_",
 )
 
 

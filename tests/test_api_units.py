@@ -17,42 +17,42 @@ class Clock:
         return self.now
 
 
-def test_rate_limiter_allows_the_rate_with_bursts_up_to_it():
+async def test_rate_limiter_allows_the_rate_with_bursts_up_to_it():
     clock = Clock()
     limiter = RateLimiter({"free": 2.0, "tier2": -1.0}, clock=clock)
-    assert limiter.take(1, "free") is None
-    assert limiter.take(1, "free") is None
-    wait = limiter.take(1, "free")
+    assert await limiter.take(1, "free") is None
+    assert await limiter.take(1, "free") is None
+    wait = await limiter.take(1, "free")
     assert wait == pytest.approx(0.5)
     assert RateLimiter.retry_after(wait) == "1"
     clock.now += 0.5
-    assert limiter.take(1, "free") is None
-    assert limiter.take(1, "free") is not None
+    assert await limiter.take(1, "free") is None
+    assert await limiter.take(1, "free") is not None
     # another key is not affected; an unlimited tier never waits
-    assert limiter.take(2, "free") is None
-    assert all(limiter.take(3, "tier2") is None for _ in range(1000))
+    assert await limiter.take(2, "free") is None
+    assert [await limiter.take(3, "tier2") for _ in range(1000)] == [None] * 1000
 
 
-def test_slow_rates_wait_whole_seconds():
+async def test_slow_rates_wait_whole_seconds():
     clock = Clock()
     limiter = RateLimiter({"free": 0.1}, clock=clock)
-    assert limiter.take(1, "free") is None
-    wait = limiter.take(1, "free")
+    assert await limiter.take(1, "free") is None
+    wait = await limiter.take(1, "free")
     assert wait == pytest.approx(10.0)
     assert RateLimiter.retry_after(wait) == "10"
     clock.now += 10
-    assert limiter.take(1, "free") is None
+    assert await limiter.take(1, "free") is None
 
 
-def test_full_buckets_are_swept():
+async def test_full_buckets_are_swept():
     clock = Clock()
     limiter = RateLimiter({"free": 1.0}, clock=clock, sweep_every=3)
     for user in range(3):
-        limiter.take(user, "free")
+        await limiter.take(user, "free")
     clock.now += 5
-    limiter.take(10, "free")
-    limiter.take(11, "free")
-    limiter.take(12, "free")
+    await limiter.take(10, "free")
+    await limiter.take(11, "free")
+    await limiter.take(12, "free")
     assert set(limiter._buckets) <= {10, 11, 12}
 
 

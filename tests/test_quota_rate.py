@@ -120,10 +120,10 @@ async def test_daily_refusal_gives_the_burst_slot_back(db):
     await service.spend(1, "chat", now=T0)  # second slot of two still free
 
 
-def test_limiter_sweeps_idle_users():
+async def test_limiter_sweeps_idle_users():
     limiter = BurstLimiter(sweep_every=10)
     for uid in range(10):
-        limiter.take(uid, 5, 100.0)
+        await limiter.take(uid, 5, 100.0)
     for i in range(10):
-        limiter.take(999, 100, 1000.0 + i)
+        await limiter.take(999, 100, 1000.0 + i)
     assert set(limiter._recent) == {999}

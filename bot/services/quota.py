@@ -4,12 +4,14 @@
 :class:`RateLimited` (the tier's burst limit, requests of any kind per minute) or
 :class:`QuotaExceeded` (the daily quota); ``ticket.refund()`` gives the daily unit back when
 nothing was delivered. The daily check and increment are one SQL statement (see
-``storage.usage.spend``). The burst limit is kept in memory per process: a sliding window of
-the last minute's spends per user, checked and taken with no ``await`` in between.
+``storage.usage.spend``). The burst limit is a sliding window of the last minute's spends per
+user: in memory per process (checked and taken with no ``await`` in between), or in Redis for
+every process with ``REDIS_URL`` (:class:`SharedBurstLimiter`, one atomic script per spend).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from bot.metrics import QUOTA_REFUSALS
 from bot.services import clock
 from bot.services.errors import QuotaExceeded, RateLimited
+from bot.shared_limits import SLIDING_WINDOW, SharedLimits, Unavailable
 from bot.tiers import FREE, KINDS, Limits
 from storage import usage as usage_repo
 from storage.db import Database
@@ -99,6 +102,14 @@ class KindUsage:
 
 RATE_WINDOW = 60  # seconds: the burst limit counts requests per minute
 
+# A taken slot, to give back with BurstLimiter.release: its time in memory, its unique
+# member in Redis.
+Slot = float | str
+
+
+def _refused(retry_in: float, per_minute: int) -> RateLimited:
+    return RateLimited("burst limit", retry_in=max(1, int(retry_in + 0.999)), per_minute=per_minute)
+
 
 class BurstLimiter:
     """Requests per user in the last :data:`RATE_WINDOW` seconds (sliding window)."""
@@ -109,9 +120,17 @@ class BurstLimiter:
         self._sweep_every = sweep_every
         self._since_sweep = 0
 
-    def take(self, user_id: int, per_minute: int, now: float) -> float:
-        """Take one slot and return ``now``; raise RateLimited when the window is full.
-        Synchronous on purpose: concurrent callers cannot both see the last free slot."""
+    async def take(self, user_id: int, per_minute: int, now: float) -> Slot:
+        """Take one slot; raise RateLimited when the window is full."""
+        return self.take_here(user_id, per_minute, now)
+
+    async def release(self, user_id: int, slot: Slot) -> None:
+        """Give back a slot whose request was refused for another reason."""
+        self.release_here(user_id, slot)
+
+    def take_here(self, user_id: int, per_minute: int, now: float) -> float:
+        """:meth:`take` in this process's memory. Synchronous on purpose: concurrent callers
+        cannot both see the last free slot."""
         if per_minute < 0:
             return now
         self._maybe_sweep(now)
@@ -119,20 +138,16 @@ class BurstLimiter:
         while recent and recent[0] <= now - self.window:
             recent.popleft()
         if len(recent) >= per_minute:
-            retry_in = recent[0] + self.window - now if recent else self.window
-            raise RateLimited(
-                "burst limit", retry_in=max(1, int(retry_in + 0.999)), per_minute=per_minute
-            )
+            raise _refused(recent[0] + self.window - now if recent else self.window, per_minute)
         recent.append(now)
         return now
 
-    def release(self, user_id: int, taken_at: float) -> None:
-        """Give back a slot whose request was refused for another reason."""
+    def release_here(self, user_id: int, slot: Slot) -> None:
         recent = self._recent.get(user_id)
-        if recent is None:
+        if recent is None or isinstance(slot, str):
             return
         try:
-            recent.remove(taken_at)
+            recent.remove(slot)
         except ValueError:
             return
 
@@ -146,11 +161,56 @@ class BurstLimiter:
             del self._recent[uid]
 
 
+class SharedBurstLimiter(BurstLimiter):
+    """The same window kept in Redis for every process (the bot and the gateways).
+
+    The window is measured on Redis's clock, so ``now`` only matters while Redis fails and
+    the in-process window stands in."""
+
+    def __init__(self, shared: SharedLimits, window: int = RATE_WINDOW) -> None:
+        super().__init__(window)
+        self.shared = shared
+
+    async def take(self, user_id: int, per_minute: int, now: float) -> Slot:
+        if per_minute < 0:
+            return now
+        if self.shared.available:
+            member = uuid.uuid4().hex
+            try:
+                taken, wait_ms = await self.shared.run(
+                    SLIDING_WINDOW,
+                    self.shared.key("burst", user_id),
+                    per_minute,
+                    self.window * 1000,
+                    member,
+                )
+            except Unavailable:
+                pass
+            else:
+                if not taken:
+                    raise _refused(int(wait_ms) / 1000, per_minute)
+                return member
+        return self.take_here(user_id, per_minute, now)
+
+    async def release(self, user_id: int, slot: Slot) -> None:
+        if not isinstance(slot, str):
+            self.release_here(user_id, slot)
+            return
+        await self.shared.remove(self.shared.key("burst", user_id), slot)
+
+
+def burst_limiter(shared: SharedLimits | None) -> BurstLimiter:
+    """The burst limiter for a process: in Redis when it has shared limits, else in memory."""
+    return BurstLimiter() if shared is None else SharedBurstLimiter(shared)
+
+
 class QuotaService:
-    def __init__(self, db: Database, limits: Mapping[str, Limits]) -> None:
+    def __init__(
+        self, db: Database, limits: Mapping[str, Limits], burst: BurstLimiter | None = None
+    ) -> None:
         self.db = db
         self.limits = limits
-        self.burst = BurstLimiter()
+        self.burst = burst or BurstLimiter()
 
     async def tier_of(self, user_id: int, now: int | None = None) -> TierState:
         """The tier in force now; an expired tier counts as Free (expiry applied on read)."""
@@ -187,7 +247,7 @@ class QuotaService:
             tier = (await self.tier_of(user_id, now)).tier
         limit = self.limit_for(tier, kind)
         day = clock.utc_day(now)
-        slot = self.burst.take(user_id, self.limits[tier].per_minute, now)
+        slot = await self.burst.take(user_id, self.limits[tier].per_minute, now)
         try:
             hold_id = None
             # One statement checks and spends: atomic on its own, no BEGIN/COMMIT needed (the
@@ -207,10 +267,10 @@ class QuotaService:
                         now=now,
                     )
         except BaseException:
-            self.burst.release(user_id, slot)
+            await self.burst.release(user_id, slot)
             raise
         if used is None:
-            self.burst.release(user_id, slot)
+            await self.burst.release(user_id, slot)
             QUOTA_REFUSALS.labels(kind).inc()
             raise QuotaExceeded(
                 f"{kind} quota spent",
