@@ -12,6 +12,7 @@ from aiogram.methods import (
     SendMessage,
 )
 
+from storage import sqlite as sqlite_module
 from storage.db import Database
 from storage.migrations import LATEST, migrate, schema_version
 from tests.harness import Harness, harness
@@ -193,20 +194,16 @@ async def test_history_with_nothing_yet(tmp_path) -> None:
 
 async def test_memory_made_before_the_migration_is_kept(tmp_path) -> None:
     path = tmp_path / "old.sqlite3"
-    db = await Database(path).connect()  # the current schema, then taken back to v2
-    await db.close()
+    # The schema just before conversations (every migration but the last), with memory in it.
+    before = await sqlite_module.connect(path)
+    await migrate(before, target=LATEST - 1)
+    await before.close()
     raw = sqlite3.connect(path)
+    assert "thread_id" not in {r[1] for r in raw.execute("PRAGMA table_info(messages)")}
     raw.executescript(
-        "DROP TABLE conversations; DROP INDEX messages_conversation;"
-        "CREATE TABLE m2 AS SELECT id, scope, role, content, model, created_at FROM messages;"
-        "DROP TABLE messages;"
-        "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, scope INTEGER NOT NULL,"
-        " role TEXT NOT NULL, content TEXT NOT NULL, model TEXT, created_at INTEGER NOT NULL);"
-        "CREATE INDEX messages_scope ON messages(scope, id); DROP TABLE m2;"
         "INSERT INTO messages (scope, role, content, model, created_at) VALUES"
         " (11, 'user', 'hello', NULL, 100), (11, 'assistant', 'hi!', 'm', 100),"
         " (-100, 'user', 'group q', NULL, 200), (-100, 'assistant', 'group a', 'm', 300);"
-        "PRAGMA user_version = 2;"
     )
     raw.commit()
     raw.close()

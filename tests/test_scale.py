@@ -43,7 +43,7 @@ INDEXES = {
 
 def test_the_indexes_come_after_the_subscriptions():
     # Databases at version 3 (subscriptions) exist: the indexes are the next number, not 3.
-    assert LATEST == 4
+    assert LATEST >= 4
     assert "star_subscriptions" in MIGRATIONS[2]
     assert "usage_daily_day" in MIGRATIONS[3]
 
