@@ -191,6 +191,9 @@ class OffLoop:
 
 
 class Database:
+    # "sqlite" here; storage.postgres.PgDatabase says "postgresql".
+    engine = "sqlite"
+
     def __init__(self, path: Path | str, *, maintenance: bool = True) -> None:
         self.path = Path(path)
         self._conn: sqlite.Connection | None = None
@@ -521,3 +524,16 @@ class Database:
     async def fetchval(self, sql: str, params: Iterable[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+
+def open_database(
+    path: Path | str, url: str | None = None, *, maintenance: bool = True
+) -> Database:
+    """The database the settings name: PostgreSQL at ``url`` (``DATABASE_URL``) when given,
+    else the SQLite file at ``path``. Not yet connected. asyncpg is imported only here, only
+    when PostgreSQL is used."""
+    if url:
+        from storage.postgres import PgDatabase
+
+        return PgDatabase(url, maintenance=maintenance)
+    return Database(path, maintenance=maintenance)
