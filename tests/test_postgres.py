@@ -297,3 +297,35 @@ async def _run_copy(cwd: Path, source: Path, url: str, *, with_stdout: bool = Fa
     if with_stdout:
         return proc.returncode, lines, out.decode().strip()
     return proc.returncode, lines
+
+
+async def test_the_stats_chart_reads_postgresql(pg_url) -> None:
+    from bot.services.stats_chart import chart_png, read_series_from
+
+    now = T_CHART
+    db = await empty_database(pg_url)
+    try:
+        await db.execute(
+            "INSERT INTO users (id, first_name, created_at, updated_at) VALUES (?, 'u', 0, 0)",
+            (USER,),
+        )
+        await db.execute(
+            "INSERT INTO usage_daily (user_id, day, kind, used) VALUES (?, ?, 'chat', 4)",
+            (USER, clock.utc_day(now)),
+        )
+        await db.execute(
+            "INSERT INTO payments (charge_id, user_id, tier, days, amount, currency, payload, "
+            "created_at) VALUES ('c', ?, 'tier1', 30, 250, 'XTR', 'p', ?)",
+            (USER, now - 60),
+        )
+        series = await read_series_from(db, now)
+        assert series.days[-1] == clock.utc_day(now)
+        assert (series.active_users[-1], series.requests["chat"][-1]) == (1, 4)
+        assert series.stars[-1] == 250 and sum(series.stars) == 250
+        png = await chart_png(Path("/nonexistent.sqlite3"), now, db)
+        assert png.startswith(b"\x89PNG")
+    finally:
+        await db.close()
+
+
+T_CHART = 1_767_225_600 + 12 * 3600
