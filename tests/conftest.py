@@ -65,6 +65,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("engine", ENGINES, indirect=True)
 
 
+# .ci/run sets REQUIRE_POSTGRES=1 (CI has the server): there a PostgreSQL test that was
+# skipped fails the run instead of passing quietly on SQLite alone.
+_pg_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and PG_SKIP in str(report.longrepr):
+        _pg_skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("REQUIRE_POSTGRES") == "1" and _pg_skipped:
+        print(
+            f"\nerror: REQUIRE_POSTGRES=1 but {len(_pg_skipped)} PostgreSQL tests were skipped "
+            "(set TEST_DATABASE_URL)"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture
 def engine(request: pytest.FixtureRequest) -> str:
     """The engine of this test's ``db``: "sqlite" unless the module runs on both."""
