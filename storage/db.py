@@ -62,6 +62,11 @@ T = TypeVar("T")
 _durable: ContextVar[bool] = ContextVar("durable", default=False)
 
 
+def durable_requested() -> bool:
+    """True inside ``Database.durable()`` (for the PostgreSQL engine's commits)."""
+    return _durable.get()
+
+
 class DatabaseError(Exception):
     """The database file can't be opened or used (operator problem)."""
 

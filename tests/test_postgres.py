@@ -329,3 +329,24 @@ async def test_the_stats_chart_reads_postgresql(pg_url) -> None:
 
 
 T_CHART = 1_767_225_600 + 12 * 3600
+
+
+async def test_only_durable_writes_wait_for_the_disk(pg_url) -> None:
+    """As on SQLite (synchronous NORMAL, FULL inside durable()): commits don't wait for a
+    flush, except a payment's inside ``durable()``; the setting never leaks to the next user
+    of the pooled connection."""
+    db = await empty_database(pg_url, pool_max=1)
+    try:
+        show = "SELECT current_setting('synchronous_commit')"
+        assert await db.fetchval(show) == "off"
+        async with db.transaction() as conn:
+            assert (await conn.execute_fetchall(show))[0][0] == "off"
+        async with db.durable():
+            async with db.transaction() as conn:
+                assert (await conn.execute_fetchall(show))[0][0] == "on"
+            async with db.autocommit() as conn:
+                assert (await conn.execute_fetchall(show))[0][0] == "on"
+            assert await db.fetchval(show) == "on"
+        assert await db.fetchval(show) == "off"  # the same (only) connection, reset
+    finally:
+        await db.close()
