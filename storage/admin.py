@@ -143,8 +143,7 @@ async def counts(db: Database, *, day: str, now: int, since: int) -> Counts:
 
 
 DAILY_ACTIVE_USERS = (
-    "SELECT day, COUNT(DISTINCT user_id) FROM usage_daily "
-    "WHERE day >= ? AND used > 0 GROUP BY day"
+    "SELECT day, COUNT(DISTINCT user_id) FROM usage_daily WHERE day >= ? AND used > 0 GROUP BY day"
 )
 DAILY_REQUESTS = "SELECT day, kind, SUM(used) FROM usage_daily WHERE day >= ? GROUP BY day, kind"
 DAILY_STARS = (
