@@ -62,6 +62,19 @@ T = TypeVar("T")
 _durable: ContextVar[bool] = ContextVar("durable", default=False)
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """The database could not be used just now, nothing was written: SQLite locked by another
+    process past the busy timeout, or PostgreSQL's connection lost, refused or out of slots.
+    The user may simply try again."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return is_busy(exc)
+    if type(exc).__module__.startswith("asyncpg"):
+        from storage.postgres import is_unavailable as server_unavailable
+
+        return server_unavailable(exc)
+    return False
+
+
 def durable_requested() -> bool:
     """True inside ``Database.durable()`` (for the PostgreSQL engine's commits)."""
     return _durable.get()

@@ -229,6 +229,19 @@ async def run(conn: asyncpg.Connection, sql: str, values: tuple[Any, ...]) -> Pg
         statement_done(sql, started)
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """PostgreSQL could not run the statement now (connection lost or refused, too many
+    connections, the server starting or stopping): nothing was written."""
+    return isinstance(
+        exc,
+        asyncpg.PostgresConnectionError
+        | asyncpg.ConnectionDoesNotExistError
+        | asyncpg.TooManyConnectionsError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError,
+    )
+
+
 def redact(url: str) -> str:
     """``url`` without its password, for messages."""
     parts = urlsplit(url)

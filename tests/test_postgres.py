@@ -350,3 +350,14 @@ async def test_only_durable_writes_wait_for_the_disk(pg_url) -> None:
         assert await db.fetchval(show) == "off"  # the same (only) connection, reset
     finally:
         await db.close()
+
+
+def test_which_errors_tell_the_user_to_come_back_later() -> None:
+    from storage.db import is_unavailable
+
+    assert is_unavailable(sqlite3.OperationalError("database is locked"))
+    assert not is_unavailable(sqlite3.OperationalError("no such table: x"))
+    assert is_unavailable(asyncpg.ConnectionDoesNotExistError("connection was closed"))
+    assert is_unavailable(asyncpg.TooManyConnectionsError("too many clients"))
+    assert not is_unavailable(asyncpg.UniqueViolationError("duplicate key"))
+    assert not is_unavailable(ValueError("x"))
