@@ -361,3 +361,39 @@ def test_which_errors_tell_the_user_to_come_back_later() -> None:
     assert is_unavailable(asyncpg.TooManyConnectionsError("too many clients"))
     assert not is_unavailable(asyncpg.UniqueViolationError("duplicate key"))
     assert not is_unavailable(ValueError("x"))
+
+
+async def test_both_engines_have_the_same_tables_columns_and_indexes(pg_url, tmp_path) -> None:
+    """The PostgreSQL variants of the migrations describe the same schema as the SQLite
+    scripts: what one engine's code reads or writes, the other has."""
+    lite = await Database(tmp_path / "s.sqlite3").connect()
+    db = await empty_database(pg_url)
+    try:
+        for table in TABLES:
+            lite_columns = [r[1] for r in await lite.fetchall(f"PRAGMA table_info({table})")]
+            pg_columns = [
+                r[0]
+                for r in await db.fetchall(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = ? ORDER BY ordinal_position",
+                    (table,),
+                )
+            ]
+            assert pg_columns == lite_columns, table
+        lite_indexes = {
+            r[0]
+            for r in await lite.fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        }
+        pg_indexes = {
+            r[0]
+            for r in await db.fetchall(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' "
+                "AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key'"
+            )
+        }
+        assert pg_indexes == lite_indexes
+    finally:
+        await db.close()
+        await lite.close()
