@@ -6,6 +6,7 @@ tests/conftest.py) and are skipped with one line without it."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import sys
 from pathlib import Path
@@ -397,3 +398,25 @@ async def test_both_engines_have_the_same_tables_columns_and_indexes(pg_url, tmp
     finally:
         await db.close()
         await lite.close()
+
+
+async def test_200_concurrent_spends_on_two_pools_stop_exactly_at_the_limit(pg_url) -> None:
+    """Two processes' worth of pools racing with single-statement spends (the gateway's way):
+    exactly ``limit`` succeed, numbered 1..limit."""
+    a = await empty_database(pg_url)
+    b = await PgDatabase(pg_url).connect()
+    try:
+        await a.execute(
+            "INSERT INTO users (id, first_name, created_at, updated_at) VALUES (1, 'u', 0, 0)"
+        )
+
+        async def one(db: Database) -> int | None:
+            async with db.autocommit() as conn:
+                return await usage.spend(conn, user_id=1, day="d", kind="image", limit=10)
+
+        results = await asyncio.gather(*(one(a if i % 2 else b) for i in range(200)))
+        assert sorted(r for r in results if r is not None) == list(range(1, 11))
+        assert await b.fetchval("SELECT used FROM usage_daily") == 10
+    finally:
+        await b.close()
+        await a.close()
