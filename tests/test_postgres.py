@@ -420,3 +420,15 @@ async def test_200_concurrent_spends_on_two_pools_stop_exactly_at_the_limit(pg_u
     finally:
         await b.close()
         await a.close()
+
+
+async def test_copy_refuses_an_sqlite_database_of_another_version(tmp_path) -> None:
+    from storage.migrations import migrate
+
+    old = Database(tmp_path / "old.sqlite3")
+    await old.connect(run_migrations=False)
+    await migrate(old.conn, target=2)
+    await old.close()
+    code, lines = await _run_copy(tmp_path, tmp_path / "old.sqlite3", UNREACHABLE)
+    assert code == 1 and len(lines) == 1
+    assert "has schema version 2, this code" in lines[0] and "upgrades in place" in lines[0]
