@@ -28,7 +28,7 @@ from bot.config import Settings
 from bot.loop import StartupError
 from bot.metrics import time_database
 from bot.shared_limits import SharedLimits, open_shared
-from storage.db import Database, DatabaseError
+from storage.db import DatabaseError, open_database
 
 logger = logging.getLogger("api")
 
@@ -70,11 +70,12 @@ def protocol_options() -> dict[str, object]:
 
 
 async def serve(settings: Settings) -> None:
-    db = Database(settings.database_path)
+    db = open_database(settings.database_path, settings.database_url)
     try:
         await db.connect()
     except DatabaseError as exc:
-        raise StartupError(f"DATABASE_PATH: {exc}") from None
+        variable = "DATABASE_URL" if settings.database_url else "DATABASE_PATH"
+        raise StartupError(f"{variable}: {exc}") from None
     clients = Clients.create(settings)
     time_database()
     shared: SharedLimits | None = None

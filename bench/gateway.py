@@ -11,6 +11,10 @@ and this one, which sends non-streamed ``POST /v1/chat/completions`` requests:
 * **throughput**: a closed loop of ``--concurrency`` callers for ``--throughput-seconds``
   seconds against each, in requests/s.
 
+``--database-url postgresql://…`` runs the gateways on a new database on that PostgreSQL server
+(dropped afterwards) instead of SQLite; ``--processes N`` starts N gateways on one database
+and spreads the requests over them round robin, as a load balancer would.
+
 Prints a small table and writes ``bench/results/gateway.json``. Targets: gateway throughput
 at least half the direct one, added p99 under 5 ms at 200 requests/s. Exit code 1 when a
 target is missed (``--no-check`` to always exit 0), 2 when the setup failed.
@@ -80,9 +84,13 @@ def percentile(values: Sequence[float], q: float) -> float:
 # -- load ---------------------------------------------------------------------------------------
 
 
+def _urls(url: str | list[str]) -> list[str]:
+    return [url] if isinstance(url, str) else url
+
+
 async def open_loop(
     session: aiohttp.ClientSession,
-    url: str,
+    url: str | list[str],
     headers: dict[str, str],
     rate: float,
     seconds: float,
@@ -93,12 +101,16 @@ async def open_loop(
     total = int(rate * seconds)
     errors = 0
     payload = json.dumps(BODY).encode()
+    urls = _urls(url)  # several gateways: round robin, as a load balancer would
+    sent = 0
 
     async def one() -> None:
-        nonlocal errors
+        nonlocal errors, sent
+        target = urls[sent % len(urls)]
+        sent += 1
         started = time.perf_counter()
         try:
-            async with session.post(url, data=payload, headers=headers) as response:
+            async with session.post(target, data=payload, headers=headers) as response:
                 await response.read()
                 ok = response.status == 200
         except aiohttp.ClientError:
@@ -155,7 +167,7 @@ async def latency_pair(
 
 async def closed_loop(
     session: aiohttp.ClientSession,
-    url: str,
+    url: str | list[str],
     headers: dict[str, str],
     concurrency: int,
     seconds: float,
@@ -167,11 +179,14 @@ async def closed_loop(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
 
-    async def caller() -> None:
+    urls = _urls(url)
+
+    async def caller(index: int) -> None:
         nonlocal done, errors
+        target = urls[index % len(urls)]
         while loop.time() < deadline:
             try:
-                async with session.post(url, data=payload, headers=headers) as response:
+                async with session.post(target, data=payload, headers=headers) as response:
                     await response.read()
                     if response.status == 200:
                         done += 1
@@ -181,7 +196,7 @@ async def closed_loop(
                 errors += 1
 
     start = loop.time()
-    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    await asyncio.gather(*(caller(index) for index in range(concurrency)))
     elapsed = loop.time() - start
     return Throughput(requests=done, errors=errors, rps=done / elapsed if elapsed else 0.0)
 
@@ -223,15 +238,16 @@ class _Discard(list):
         return None
 
 
-async def seed_key(database: Path) -> str:
-    """One Tier 2 user with a key, stored the way /key stores it."""
+async def seed_key(database: Path, url: str | None = None) -> str:
+    """One Tier 2 user with a key, stored the way /key stores it (in the SQLite file, or in
+    the PostgreSQL database at ``url``)."""
     from api.auth import hash_key
     from bot.services import clock
-    from storage.db import Database
+    from storage.db import open_database
 
     alphabet = string.ascii_letters + string.digits
     key = "vc_" + "".join(secrets.choice(alphabet) for _ in range(40))
-    db = await Database(database).connect()
+    db = await open_database(database, url).connect()
     now = clock.now()
     try:
         async with db.transaction() as conn:
@@ -330,21 +346,43 @@ _CONTRACT = (
 # -- the run --------------------------------------------------------------------------------------
 
 
+async def pg_database(server: str, *, drop: str | None = None) -> str:
+    """A new database ``bench_<random>`` on the PostgreSQL server of ``server`` (its URL),
+    or (``drop``) drop that one."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    conn = await asyncpg.connect(server)
+    try:
+        if drop is not None:
+            name = urlsplit(drop).path.lstrip("/")
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return drop
+        name = "bench_" + secrets.token_hex(6)
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return urlunsplit(urlsplit(server)._replace(path="/" + name))
+
+
 async def run(options: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
-    up_port, api_port = free_port(), free_port()
+    up_port = free_port()
+    api_ports = [free_port() for _ in range(options.processes)]
     upstream = await start_child(
         ["-m", "bench.gateway", "--serve-upstream", str(up_port)],
         child_env(),
         workdir / "upstream.log",
     )
-    gateway = None
+    gateways: list[asyncio.subprocess.Process] = []
+    # PostgreSQL: a database of the run's own on the server named, dropped at the end.
+    pg_url = await pg_database(options.database_url) if options.database_url else None
     try:
         database = workdir / "gateway.sqlite3"
-        key = await seed_key(database)
-        gateway = await start_child(
-            ["-m", "api"],
-            child_env(
+        key = await seed_key(database, pg_url)
+        for index, api_port in enumerate(api_ports):
+            env = child_env(
                 DATABASE_PATH=str(database),
                 VISIONCRAFT_API_URL=f"http://127.0.0.1:{up_port}",
                 VISIONCRAFT_API_KEY="bench-operator-key",
@@ -355,12 +393,19 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                 RATE_TIER2_PER_MINUTE="-1",
                 LOG_LEVEL=options.log_level,
                 SHUTDOWN_TIMEOUT="5",
-            ),
-            workdir / "gateway.log",
-            health=f"http://127.0.0.1:{api_port}/health",
-        )
+            )
+            if pg_url:
+                env["DATABASE_URL"] = pg_url
+            gateways.append(
+                await start_child(
+                    ["-m", "api"],
+                    env,
+                    workdir / f"gateway{index}.log",
+                    health=f"http://127.0.0.1:{api_port}/health",
+                )
+            )
         direct_url = f"http://127.0.0.1:{up_port}{PATH}"
-        gateway_url = f"http://127.0.0.1:{api_port}{PATH}"
+        gateway_url = [f"http://127.0.0.1:{port}{PATH}" for port in api_ports]
         direct_headers = {"Authorization": "Bearer bench-operator-key"}
         gateway_headers = {"Authorization": f"Bearer {key}"}
         headers_json = {"Content-Type": "application/json"}
@@ -389,7 +434,7 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                 options.throughput_seconds,
             )
             up_cpu_direct = _delta(cpu_seconds(upstream.pid), up_cpu, direct_tp.requests)
-            up_cpu, gw_cpu = cpu_seconds(upstream.pid), cpu_seconds(gateway.pid)
+            up_cpu, gw_cpu = cpu_seconds(upstream.pid), _cpu_total(gateways)
             through_tp = await closed_loop(
                 session,
                 gateway_url,
@@ -398,11 +443,13 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                 options.throughput_seconds,
             )
             up_cpu_through = _delta(cpu_seconds(upstream.pid), up_cpu, through_tp.requests)
-            gw_cpu_through = _delta(cpu_seconds(gateway.pid), gw_cpu, through_tp.requests)
+            gw_cpu_through = _delta(_cpu_total(gateways), gw_cpu, through_tp.requests)
     finally:
-        if gateway is not None:
+        for gateway in gateways:
             await stop_child(gateway)
         await stop_child(upstream)
+        if pg_url:
+            await pg_database(options.database_url, drop=pg_url)
 
     added_p50 = through.p50_ms - direct.p50_ms
     added_p99 = through.p99_ms - direct.p99_ms
@@ -419,6 +466,8 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             "concurrency": options.concurrency,
             "throughput_s": options.throughput_seconds,
             "gateway_log_level": options.log_level,
+            "database": "postgresql" if options.database_url else "sqlite",
+            "gateway_processes": options.processes,
         },
         "latency": {"direct": asdict(direct), "gateway": asdict(through)},
         "throughput": {"direct": asdict(direct_tp), "gateway": asdict(through_tp)},
@@ -440,6 +489,11 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             ),
         },
     }
+
+
+def _cpu_total(procs: list[asyncio.subprocess.Process]) -> float | None:
+    times = [cpu_seconds(proc.pid) for proc in procs]
+    return None if any(t is None for t in times) else sum(t for t in times if t is not None)
 
 
 def _delta(after: float | None, before: float | None, requests: int) -> float | None:
@@ -515,6 +569,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32, help="closed-loop callers")
     parser.add_argument("--throughput-seconds", type=float, default=5.0)
     parser.add_argument("--log-level", default="INFO", help="the gateway's LOG_LEVEL")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server URL: the gateways use a new database there (default: SQLite)",
+    )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="gateway processes, requests spread round robin"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--no-check", action="store_true", help="exit 0 even if a target is missed")
     parser.add_argument("--serve-upstream", type=int, metavar="PORT", help=argparse.SUPPRESS)

@@ -37,7 +37,7 @@ from handlers.adapters.jobs import (
 from handlers.adapters.payment_journal import PaymentJournal
 from handlers.adapters.webhook import WebhookHandler
 from handlers.middlewares.user import InFlight
-from storage.db import Database, DatabaseError
+from storage.db import Database, DatabaseError, open_database
 
 logger = logging.getLogger("bot")
 
@@ -167,11 +167,12 @@ def freeze_startup_heap() -> None:
 
 
 async def amain(settings: Settings) -> None:
-    db = Database(settings.database_path)
+    db = open_database(settings.database_path, settings.database_url)
     try:
         await db.connect()
     except DatabaseError as exc:
-        raise StartupError(f"DATABASE_PATH: {exc}") from None
+        variable = "DATABASE_URL" if settings.database_url else "DATABASE_PATH"
+        raise StartupError(f"{variable}: {exc}") from None
     try:
         shared = await open_shared(settings.redis_url, settings.redis_key_prefix)
     except StartupError:

@@ -49,6 +49,8 @@ class Settings:
     bot_token: str = field(repr=False)
     telegram_api_url: str = "https://api.telegram.org"
     database_path: Path = Path("data/bot.sqlite3")
+    # postgresql://…: PostgreSQL instead of the SQLite file (it holds a password: no repr).
+    database_url: str | None = field(default=None, repr=False)
     required_channel: str | None = None
     admin_ids: frozenset[int] = frozenset()
     visioncraft_api_url: str = "https://visioncraft.top"
@@ -136,6 +138,20 @@ class Settings:
         """
         env = os.environ if env is None else env
         return _parse(env, require_bot_token=require_bot_token)
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    """``DATABASE_URL``: a PostgreSQL URL or nothing (SQLite). The message never repeats the
+    value: it may hold a password."""
+    url = _get(env, "DATABASE_URL")
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres") or not (parts.hostname or parts.path):
+        raise ConfigError(
+            "DATABASE_URL", "must be a postgresql://user:password@host:port/database URL"
+        )
+    return url
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -279,6 +295,7 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
         bot_token=token,
         telegram_api_url=_url(env, "TELEGRAM_API_URL", "https://api.telegram.org"),
         database_path=Path(_get(env, "DATABASE_PATH") or "data/bot.sqlite3"),
+        database_url=_database_url(env),
         required_channel=channel,
         admin_ids=_admin_ids(env),
         visioncraft_api_url=_url(env, "VISIONCRAFT_API_URL", "https://visioncraft.top"),

@@ -67,13 +67,16 @@ async def cmd_stats(
             canceled=stats.canceled_this_month,
         )
     )
-    await send_stats_chart(message, t, settings)
+    await send_stats_chart(message, t, settings, admin_service)
 
 
-async def send_stats_chart(message: Message, t: Translator, settings: Settings) -> None:
+async def send_stats_chart(
+    message: Message, t: Translator, settings: Settings, admin_service: AdminService | None = None
+) -> None:
     """The last 30 days as a picture, after the numbers (which already went out)."""
+    db = admin_service.db if admin_service is not None else None
     try:
-        png = await chart_png(settings.database_path, clock.now())
+        png = await chart_png(settings.database_path, clock.now(), db)
     except Exception:
         logger.exception("the /stats chart could not be drawn")
         await message.answer(t("admin.stats_chart_failed"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import logging
 import re
-import sqlite3
 from typing import Any
 
 from aiogram import Bot, Router
@@ -29,7 +28,7 @@ from bot.texts import Translator
 from bot.tiers import TIER2
 from handlers.adapters.guest import answer_guest_query, title_of
 from handlers.keyboards import premium_button
-from storage.sqlite import is_busy
+from storage.db import is_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -102,16 +101,18 @@ async def on_domain_error(event: ErrorEvent, bot: Bot, **data: Any) -> None:
 
 async def _database_busy(event: ErrorEvent) -> bool:
     exc = event.exception
-    return isinstance(exc, sqlite3.OperationalError) and is_busy(exc)
+    return is_unavailable(exc)
 
 
 async def on_database_busy(event: ErrorEvent, bot: Bot, **data: Any) -> None:
     """The database stayed locked by another process past the busy timeout (a long backup,
-    an operator's shell): the user is asked to come back, nothing was written."""
+    an operator's shell), or the PostgreSQL server could not be reached: the user is asked to
+    come back, nothing was written."""
     logger.warning(
-        "update %s (%s): database locked by another process for too long",
+        "update %s (%s): database unavailable (%s)",
         event.update.update_id,
         event.update.event_type,
+        type(event.exception).__name__,
     )
     await tell_user(event, bot, _translator(data)("error.db_busy"))
 

@@ -1,4 +1,5 @@
-"""``python -m storage backup PATH`` / ``python -m storage restore PATH``.
+"""``python -m storage backup PATH`` / ``python -m storage restore PATH`` /
+``python -m storage copy --to postgresql://…`` (see :mod:`storage.copy`).
 
 **backup** copies the database at ``DATABASE_PATH`` (or ``--database``) to PATH with SQLite's
 online backup API, in one step: the copy is one consistent moment of the database even while
@@ -147,9 +148,38 @@ def restore(source: Path, target: Path) -> None:
         src.close()
 
 
+def copy_command(database: Path, url: str) -> int:
+    """``copy --to URL``; asyncpg is imported only for this command."""
+    import asyncio
+
+    import asyncpg
+
+    from storage.copy import CopyRefused, copy_to_postgres
+    from storage.db import DatabaseError
+    from storage.postgres import redact
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        print("error: --to must be a postgresql:// URL", file=sys.stderr)
+        return 2
+    try:
+        counts = asyncio.run(copy_to_postgres(database, url))
+    except (CopyRefused, DatabaseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (asyncpg.PostgresError, sqlite3.Error, OSError) as exc:
+        first_line = (str(exc).splitlines() or [""])[0]
+        print(f"error: {type(exc).__name__}: {first_line}", file=sys.stderr)
+        return 1
+    total = sum(counts.values())
+    detail = ", ".join(f"{table} {n}" for table, n in counts.items())
+    print(f"copied {total} rows from {database} to {redact(url)} ({detail})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m storage", description="Back up or restore the SQLite database."
+        prog="python -m storage",
+        description="Back up or restore the SQLite database, or copy it to PostgreSQL.",
     )
     parser.add_argument(
         "--database", help=f"the database file (default: DATABASE_PATH, else {DEFAULT_PATH})"
@@ -161,10 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "restore", help="replace the database with a copy (the bot and API stopped)"
     ).add_argument("path")
+    commands.add_parser(
+        "copy", help="copy the SQLite database into an empty PostgreSQL database"
+    ).add_argument("--to", required=True, metavar="POSTGRESQL_URL")
     args = parser.parse_args(argv)
     load_dotenv(find_dotenv(usecwd=True), override=False)
     database = database_path(args.database)
     try:
+        if args.command == "copy":
+            return copy_command(database, args.to)
         if args.command == "backup":
             backup(database, Path(args.path))
             print(f"backed up {database} to {args.path}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,32 +142,40 @@ async def counts(db: Database, *, day: str, now: int, since: int) -> Counts:
 # their own (see bot.services.stats_chart), never on the event loop.
 
 
+DAILY_ACTIVE_USERS = (
+    "SELECT day, COUNT(DISTINCT user_id) FROM usage_daily WHERE day >= ? AND used > 0 GROUP BY day"
+)
+DAILY_REQUESTS = "SELECT day, kind, SUM(used) FROM usage_daily WHERE day >= ? GROUP BY day, kind"
+DAILY_STARS = (
+    "SELECT date(created_at, 'unixepoch') AS day, SUM(amount) FROM payments "
+    "WHERE currency = ? AND created_at >= ? AND status IN ('received', 'credited') "
+    "GROUP BY date(created_at, 'unixepoch')"
+)
+
+
+def active_users_by_day(rows: Iterable[Any]) -> dict[str, int]:
+    return {str(row[0]): int(row[1]) for row in rows}
+
+
+def requests_by_day(rows: Iterable[Any]) -> dict[tuple[str, str], int]:
+    return {(str(row[0]), str(row[1])): int(row[2] or 0) for row in rows}
+
+
+def stars_by_day(rows: Iterable[Any]) -> dict[str, int]:
+    return {str(row[0]): int(row[1] or 0) for row in rows}
+
+
 def daily_active_users(raw: sqlite3.Connection, since_day: str) -> dict[str, int]:
     """Users who spent anything, per UTC day from ``since_day`` (``YYYY-MM-DD``) on."""
-    rows = raw.execute(
-        "SELECT day, COUNT(DISTINCT user_id) FROM usage_daily "
-        "WHERE day >= ? AND used > 0 GROUP BY day",
-        (since_day,),
-    ).fetchall()
-    return {str(row[0]): int(row[1]) for row in rows}
+    return active_users_by_day(raw.execute(DAILY_ACTIVE_USERS, (since_day,)).fetchall())
 
 
 def daily_requests(raw: sqlite3.Connection, since_day: str) -> dict[tuple[str, str], int]:
     """Requests per (UTC day, kind) from ``since_day`` on, all users together."""
-    rows = raw.execute(
-        "SELECT day, kind, SUM(used) FROM usage_daily WHERE day >= ? GROUP BY day, kind",
-        (since_day,),
-    ).fetchall()
-    return {(str(row[0]), str(row[1])): int(row[2] or 0) for row in rows}
+    return requests_by_day(raw.execute(DAILY_REQUESTS, (since_day,)).fetchall())
 
 
 def daily_stars(raw: sqlite3.Connection, since: int, currency: str = "XTR") -> dict[str, int]:
     """Stars paid per UTC day since the unix time ``since`` (refunded payments left out,
     as in ``payments.earned_since``)."""
-    rows = raw.execute(
-        "SELECT date(created_at, 'unixepoch') AS day, SUM(amount) FROM payments "
-        "WHERE currency = ? AND created_at >= ? AND status IN ('received', 'credited') "
-        "GROUP BY day",
-        (currency, since),
-    ).fetchall()
-    return {str(row[0]): int(row[1] or 0) for row in rows}
+    return stars_by_day(raw.execute(DAILY_STARS, (currency, since)).fetchall())

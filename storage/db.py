@@ -62,6 +62,24 @@ T = TypeVar("T")
 _durable: ContextVar[bool] = ContextVar("durable", default=False)
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """The database could not be used just now, nothing was written: SQLite locked by another
+    process past the busy timeout, or PostgreSQL's connection lost, refused or out of slots.
+    The user may simply try again."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return is_busy(exc)
+    if type(exc).__module__.startswith("asyncpg"):
+        from storage.postgres import is_unavailable as server_unavailable
+
+        return server_unavailable(exc)
+    return False
+
+
+def durable_requested() -> bool:
+    """True inside ``Database.durable()`` (for the PostgreSQL engine's commits)."""
+    return _durable.get()
+
+
 class DatabaseError(Exception):
     """The database file can't be opened or used (operator problem)."""
 
@@ -199,6 +217,9 @@ class OffLoop:
 
 
 class Database:
+    # "sqlite" here; storage.postgres.PgDatabase says "postgresql".
+    engine = "sqlite"
+
     def __init__(self, path: Path | str, *, maintenance: bool = True) -> None:
         self.path = Path(path)
         self._conn: sqlite.Connection | None = None
@@ -529,3 +550,16 @@ class Database:
     async def fetchval(self, sql: str, params: Iterable[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+
+def open_database(
+    path: Path | str, url: str | None = None, *, maintenance: bool = True
+) -> Database:
+    """The database the settings name: PostgreSQL at ``url`` (``DATABASE_URL``) when given,
+    else the SQLite file at ``path``. Not yet connected. asyncpg is imported only here, only
+    when PostgreSQL is used."""
+    if url:
+        from storage.postgres import PgDatabase
+
+        return PgDatabase(url, maintenance=maintenance)
+    return Database(path, maintenance=maintenance)

@@ -187,12 +187,19 @@ async def find_by_hash(db: Database, key_hash: str) -> OwnerRow | None:
     read-only connection, no wait for this process's lock); when that quick read is refused
     (a rare WAL recovery, an in-memory database) the same query runs the usual way.
     """
+    if db.engine != "sqlite":  # a server database: no private file connection
+        rows = await db.fetchall(_FIND_BY_HASH, (key_hash,))
+        return _owner(rows)
     try:
         rows = db.read_now(_FIND_BY_HASH, (key_hash,))
     except sqlite3.Error as exc:
         if str(db.path) != ":memory:":
             logger.warning("quick key lookup refused (%s); reading the usual way", exc)
         rows = await db.fetchall(_FIND_BY_HASH, (key_hash,))
+    return _owner(rows)
+
+
+def _owner(rows: list[Any]) -> OwnerRow | None:
     if not rows:
         return None
     row = rows[0]
@@ -252,7 +259,7 @@ async def oldest_due(conn: Connection, *, checked_before: int, limit: int) -> li
         f"""
         SELECT user_id FROM api_keys
         WHERE {_FOLLOWING} AND checked_at <= ?
-        ORDER BY checked_at
+        ORDER BY checked_at, user_id
         LIMIT ?
         """,
         (checked_before, limit),

@@ -21,8 +21,8 @@ async def spend(
     rows = await conn.execute_fetchall(
         """
         INSERT INTO usage_daily (user_id, day, kind, used) VALUES (?, ?, ?, ?)
-        ON CONFLICT (user_id, day, kind) DO UPDATE SET used = used + excluded.used
-        WHERE ? < 0 OR used <= ?
+        ON CONFLICT (user_id, day, kind) DO UPDATE SET used = usage_daily.used + excluded.used
+        WHERE ? < 0 OR usage_daily.used <= ?
         RETURNING used
         """,
         (user_id, day, kind, amount, cap, cap),
@@ -58,15 +58,13 @@ async def hold(
     now: int,
 ) -> int:
     """Note a unit spent for work in progress; returns the hold's id."""
-    cursor = await conn.execute(
+    # RETURNING, not lastrowid: PostgreSQL has no rowid.
+    rows = await conn.execute_fetchall(
         "INSERT INTO quota_holds (user_id, chat_id, day, kind, amount, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (user_id, chat_id, day, kind, amount, now),
     )
-    hold_id = cursor.lastrowid
-    await cursor.close()
-    assert hold_id is not None
-    return hold_id
+    return int(rows[0][0])
 
 
 async def release(conn: Connection, hold_id: int) -> bool:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -12,6 +15,8 @@ from bot.clients.upstream import new_http_client
 from bot.config import Settings
 from storage.db import Database
 from tests.fakes.upstream import FakeUpstream, ScriptedUpstream
+
+T = TypeVar("T")
 
 TOKEN = "123456:TESTTOKENtesttokenTESTTOKENtesttoken12"
 
@@ -47,10 +52,88 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 
+# -- engines. A module marked ``both_engines`` runs each test that takes ``db`` twice: on
+# SQLite, and on PostgreSQL when TEST_DATABASE_URL names a server (each test run creates its
+# own database ``t_<random>`` there and drops it at the end). Without the variable the
+# PostgreSQL variants are skipped with one line; with it, a server that can't be reached is
+# an error, never a skip (CI sets it and must not pass without PostgreSQL).
+ENGINES = ("sqlite", "postgresql")
+PG_SKIP = "PostgreSQL: TEST_DATABASE_URL is not set"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_engines"):
+        metafunc.parametrize("engine", ENGINES, indirect=True)
+
+
+# .ci/run sets REQUIRE_POSTGRES=1 (CI has the server): there a PostgreSQL test that was
+# skipped fails the run instead of passing quietly on SQLite alone.
+_pg_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and PG_SKIP in str(report.longrepr):
+        _pg_skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("REQUIRE_POSTGRES") == "1" and _pg_skipped:
+        print(
+            f"\nerror: REQUIRE_POSTGRES=1 but {len(_pg_skipped)} PostgreSQL tests were skipped "
+            "(set TEST_DATABASE_URL)"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "db" / "bot.sqlite3")
-    await database.connect()
+def engine(request: pytest.FixtureRequest) -> str:
+    """The engine of this test's ``db``: "sqlite" unless the module runs on both."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str | None]:
+    """A fresh PostgreSQL database for this test run (None without TEST_DATABASE_URL)."""
+    from tests.pg_helpers import create_database, drop_database
+
+    base = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if not base:
+        yield None
+        return
+    url = _run_aside(create_database(base))
+    try:
+        yield url
+    finally:
+        _run_aside(drop_database(base, url))
+
+
+def _run_aside(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` on a loop of its own in another thread: this fixture may be first asked
+    for from inside a test's running loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str | None) -> str:
+    """The run's PostgreSQL database URL; the test is skipped without one."""
+    if pg_server_url is None:
+        pytest.skip(PG_SKIP)
+    return pg_server_url
+
+
+@pytest.fixture
+async def db(
+    tmp_path: Path, engine: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Database]:
+    if engine == "postgresql":
+        from tests.pg_helpers import empty_database
+
+        url = request.getfixturevalue("pg_url")
+        database: Database = await empty_database(url)
+    else:
+        database = Database(tmp_path / "db" / "bot.sqlite3")
+        await database.connect()
     try:
         yield database
     finally:

@@ -7,6 +7,9 @@ from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
 from bot.tiers import default_limits
 
+# SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (tests/conftest.py).
+pytestmark = pytest.mark.both_engines
+
 T0 = 1_767_225_600 + 15 * 86400  # 2026-01-16 00:00 UTC
 
 

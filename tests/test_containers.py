@@ -80,8 +80,16 @@ def test_compose_variables_are_documented_and_the_database_is_shared():
     for name in APP_SERVICES:
         env = COMPOSE["services"][name]["environment"]
         assert set(env) <= documented, (name, set(env) - documented)
-        # Honest about today: SQLite on the shared volume, no PostgreSQL/Redis URLs.
-        assert "DATABASE_URL" not in env and "REDIS_URL" not in env
+        # Both on the postgres service, waiting for it to be healthy; the SQLite path (the
+        # source of a copy) on the shared volume.
+        url = env["DATABASE_URL"]
+        assert url.startswith("postgresql://") and "@postgres:5432/" in url, url
+        assert "${POSTGRES_PASSWORD" in url  # the password comes from .env, not this file
+        depends = COMPOSE["services"][name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy"
+        # The rate limits shared through the redis service, once it answers.
+        assert env["REDIS_URL"].startswith("redis://redis:6379/"), env["REDIS_URL"]
+        assert depends["redis"]["condition"] == "service_healthy"
         paths.add(env["DATABASE_PATH"])
         assert "data:/data" in COMPOSE["services"][name]["volumes"]
     assert paths == {"/data/bot.sqlite3"}

@@ -12,6 +12,10 @@ from bot.services.conversation import Conversation, Turn
 from bot.services.models import NEBULA_MODELS, ChatModel, ModelCatalog
 from storage.db import Database
 from tests.conftest import make_settings
+from tests.pg_helpers import reopen
+
+# SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (tests/conftest.py).
+pytestmark = pytest.mark.both_engines
 
 SYSTEM = "You are a test."
 
@@ -27,7 +31,7 @@ async def test_exchanges_are_stored_per_scope_and_survive_a_reconnect(tmp_path, 
     await conv.remember(1, "how are you?", "fine", model="m")
     await db.close()
 
-    again = await Database(db.path).connect()
+    again = await reopen(db)
     try:
         conv = memory(again)
         assert await conv.history(1) == [

@@ -10,6 +10,9 @@ from bot.services.image_errors import BadOption, CatalogueUnavailable, UnknownNa
 from bot.services.images import Catalogue, ImageService, ImageSettings
 from bot.services.users import UserService
 
+# SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (tests/conftest.py).
+pytestmark = pytest.mark.both_engines
+
 
 class Upstream:
     """A MockTransport handler with switchable lists and a call counter."""

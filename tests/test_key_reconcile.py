@@ -13,6 +13,9 @@ from storage.db import Database
 from tests.key_helpers import verify_key
 from tests.test_keys_service import NOW, add_user
 
+# SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (tests/conftest.py).
+pytestmark = pytest.mark.both_engines
+
 
 class FakeMembership:
     """Membership answers from a set; ``broken`` makes every check raise."""

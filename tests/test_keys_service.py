@@ -18,6 +18,9 @@ from bot.services.keys import (
 from storage.db import Database
 from tests.key_helpers import verify_key
 
+# SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (tests/conftest.py).
+pytestmark = pytest.mark.both_engines
+
 NOW = 1_750_000_000
 
 
@@ -75,6 +78,13 @@ async def test_only_hash_and_prefix_are_stored_nowhere_the_plaintext(
     row = await db.fetchone("SELECT * FROM api_keys WHERE user_id = 1")
     assert row["key_hash"] == hash_key(second.key)
     assert row["prefix"] == second.key[:8]
+    if db.engine == "postgresql":  # no file to read: every stored value of every key row
+        rows = await db.fetchall("SELECT row_to_json(k)::text FROM api_keys AS k")
+        data = "".join(r[0] for r in rows).encode()
+        assert hash_key(second.key).encode() in data
+        for plaintext in (first.key, second.key):
+            assert plaintext[8:].encode() not in data
+        return
 
     files = [db.path, db.path.with_name(db.path.name + "-wal")]
     data = b"".join(p.read_bytes() for p in files if p.exists())

@@ -20,6 +20,9 @@ from bot.services.payments import (
 from bot.services.quota import QuotaService
 from tests.conftest import make_settings
 
+# SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (tests/conftest.py).
+pytestmark = pytest.mark.both_engines
+
 T0 = 1_767_225_600  # 2026-01-01 00:00 UTC
 USER = 1001
 OTHER = 1002

@@ -8,6 +8,9 @@ from bot.services.errors import QuotaExceeded, RateLimited
 from bot.services.quota import BurstLimiter, QuotaService
 from bot.tiers import Limits, default_limits
 
+# SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (tests/conftest.py).
+pytestmark = pytest.mark.both_engines
+
 T0 = 1_767_225_600 + 3600  # 2026-01-01 01:00 UTC
 
 

@@ -7,6 +7,9 @@ from bot.services.errors import QuotaExceeded
 from bot.services.quota import QuotaService
 from bot.tiers import Limits, default_limits
 
+# SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (tests/conftest.py).
+pytestmark = pytest.mark.both_engines
+
 
 async def add_user(db, uid=1):
     await db.execute(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bot.tiers import KINDS
 from storage import admin as admin_repo
+from storage.db import Database
 
 DAYS = 30
 
@@ -36,18 +37,46 @@ def day_range(now: int, days: int = DAYS) -> list[str]:
     return [(today - timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]
 
 
+def _start(names: list[str]) -> int:
+    return int(datetime.fromisoformat(names[0]).replace(tzinfo=UTC).timestamp())
+
+
 def read_series(path: Path, now: int, days: int = DAYS) -> DailySeries:
     """The series from the database file at ``path`` (blocking: call it in a thread)."""
     names = day_range(now, days)
-    start = int(datetime.fromisoformat(names[0]).replace(tzinfo=UTC).timestamp())
     raw = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
     try:
         raw.execute("PRAGMA query_only = ON")
         active = admin_repo.daily_active_users(raw, names[0])
         requests = admin_repo.daily_requests(raw, names[0])
-        stars = admin_repo.daily_stars(raw, start)
+        stars = admin_repo.daily_stars(raw, _start(names))
     finally:
         raw.close()
+    return _series(names, active, requests, stars)
+
+
+async def read_series_from(db: Database, now: int, days: int = DAYS) -> DailySeries:
+    """The series from a server database (PostgreSQL): the same queries on pooled
+    connections, the server does the scanning."""
+    names = day_range(now, days)
+    active = admin_repo.active_users_by_day(
+        await db.read_off_loop(admin_repo.DAILY_ACTIVE_USERS, (names[0],))
+    )
+    requests = admin_repo.requests_by_day(
+        await db.read_off_loop(admin_repo.DAILY_REQUESTS, (names[0],))
+    )
+    stars = admin_repo.stars_by_day(
+        await db.read_off_loop(admin_repo.DAILY_STARS, ("XTR", _start(names)))
+    )
+    return _series(names, active, requests, stars)
+
+
+def _series(
+    names: list[str],
+    active: dict[str, int],
+    requests: dict[tuple[str, str], int],
+    stars: dict[str, int],
+) -> DailySeries:
     return DailySeries(
         days=names,
         active_users=[active.get(day, 0) for day in names],
@@ -95,6 +124,10 @@ def _render(path: Path, now: int) -> bytes:
     return draw(read_series(path, now))
 
 
-async def chart_png(path: Path, now: int) -> bytes:
-    """The chart for the database at ``path``, made off the event loop."""
+async def chart_png(path: Path, now: int, db: Database | None = None) -> bytes:
+    """The chart for the SQLite database at ``path`` (or for ``db`` when it is a server
+    database), made off the event loop."""
+    if db is not None and db.engine != "sqlite":
+        series = await read_series_from(db, now)
+        return await asyncio.to_thread(draw, series)
     return await asyncio.to_thread(_render, path, now)
