@@ -197,7 +197,7 @@ class Connection:
         try:
             return await cursor.fetchall()
         finally:
-            cursor._cursor.close()
+            await cursor.close()
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
         # Not retried: outside a transaction the rows before a lock error are already written.
