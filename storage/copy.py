@@ -27,6 +27,7 @@ TABLES = (
     "usage_daily",
     "quota_holds",
     "messages",
+    "conversations",
     "broadcasts",
     "star_subscriptions",
 )

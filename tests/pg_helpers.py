@@ -8,22 +8,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from storage.copy import TABLES  # every table of the schema but schema_version
 from storage.db import Database
 from storage.postgres import PgDatabase
-
-# Every table of the schema (schema_version is kept: it says the schema is in place).
-TABLES = (
-    "users",
-    "user_tiers",
-    "api_keys",
-    "invoices",
-    "payments",
-    "usage_daily",
-    "quota_holds",
-    "messages",
-    "broadcasts",
-    "star_subscriptions",
-)
 
 
 def with_database(url: str, name: str) -> str:

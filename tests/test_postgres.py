@@ -191,6 +191,11 @@ async def _sqlite_of_today(path: Path) -> str:
             for text in ("hi", "hello"):
                 await chat.append(conn, USER, "user", text, model=None, now=now)
             await conn.execute(
+                "INSERT INTO conversations (scope, thread_id, title, model, persona, "
+                "created_at, last_used_at) VALUES (?, 0, 'Ideas', 'm', 'coder', ?, ?)",
+                (USER, now, now),
+            )
+            await conn.execute(
                 "INSERT INTO broadcasts (admin_id, text, created_at) VALUES (1, 'news', ?)",
                 (now,),
             )
@@ -199,6 +204,17 @@ async def _sqlite_of_today(path: Path) -> str:
         return issued.key
     finally:
         await db.close()
+
+
+async def test_copy_knows_every_table_of_the_schema(tmp_path) -> None:
+    db = await Database(tmp_path / "schema.sqlite3").connect()
+    try:
+        rows = await db.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    finally:
+        await db.close()
+    assert {r[0] for r in rows} == set(TABLES)
 
 
 async def test_copy_moves_every_table_and_the_user_works_the_same(pg_url, tmp_path) -> None:
