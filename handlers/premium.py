@@ -26,7 +26,7 @@ from bot.texts import Translator
 from bot.tiers import PAID_TIERS
 from handlers.adapters.star_subscriptions import renewal_editor
 from handlers.keyboards import PremiumCb, premium_keyboard, subscribe_link_keyboard
-from handlers.premium_view import premium_text
+from handlers.premium_view import daily_counts, premium_text
 from handlers.replies import send_to_chat
 from storage.users import UserRow
 
@@ -110,10 +110,7 @@ async def buy(
         await query.answer(text, show_alert=True)
         return
     await query.answer()
-    limits = settings.limits[tier]
-    counts = {
-        kind: t("premium.unlimited") if value < 0 else value for kind, value in limits.daily.items()
-    }
+    counts = daily_counts(t, settings.limits[tier])
     name = tier_name(t, tier)
     chat_id = query.message.chat.id if query.message is not None else query.from_user.id
     await bot.send_invoice(
@@ -159,10 +156,7 @@ async def subscribe(
             t("premium.sub_already", tier=tier_name(t, exc.params["tier"])), show_alert=True
         )
         return
-    limits = settings.limits[tier]
-    counts = {
-        kind: t("premium.unlimited") if value < 0 else value for kind, value in limits.daily.items()
-    }
+    counts = daily_counts(t, settings.limits[tier])
     name = tier_name(t, tier)
     try:
         url = await bot.create_invoice_link(

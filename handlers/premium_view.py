@@ -26,9 +26,13 @@ def _amount(t: Translator, value: int) -> str:
     return t("premium.unlimited") if value < 0 else str(value)
 
 
+def daily_counts(t: Translator, limits: Limits) -> dict[str, str]:
+    """Each kind's daily limit as shown: a number, or "unlimited"."""
+    return {kind: _amount(t, limits.daily_limit(kind)) for kind in KINDS}
+
+
 def limits_line(t: Translator, limits: Limits) -> str:
-    counts = {kind: _amount(t, limits.daily_limit(kind)) for kind in KINDS}
-    return t("premium.limits", rate=_amount(t, limits.per_minute), **counts)
+    return t("premium.limits", rate=_amount(t, limits.per_minute), **daily_counts(t, limits))
 
 
 def renewal_line(t: Translator, subscription: SubscriptionRow, tier_expires: int | None) -> str:
