@@ -338,6 +338,15 @@ def summarize(
         failed_examples=tracker.failed_calls[:5],
         outcomes=outcomes,
         extra={
+            # Where the tail is: the slowest first replies as [seconds into the load, ms].
+            "slowest_first": sorted(
+                (
+                    [round(i.delivered - started, 3), round((i.first - i.delivered) * 1000, 1)]
+                    for i in delivered
+                    if i.first and i.delivered is not None
+                ),
+                key=lambda pair: -pair[1],
+            )[:20],
             "api_calls_per_update": {
                 method: round(count / len(items), 2)
                 for method, count in sorted(tracker.methods.items())

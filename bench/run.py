@@ -49,7 +49,7 @@ from bench.load import (
     summarize,
     terminal_send_message,
 )
-from bench.procstat import CpuWindow, peak_rss_mb, rss_mb
+from bench.procstat import CpuWindow, DriverPauses, peak_rss_mb, rss_mb
 from tests.e2e_helpers import Process, bot_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -323,6 +323,7 @@ class Bench:
         args = self.args
         tracker = Tracker(case.terminal)
         assert proc.proc is not None
+        pauses = DriverPauses().start()
         cpu = CpuWindow(proc.proc.pid).start()
         profiling = proc.profile is not None
         if profiling:
@@ -355,11 +356,13 @@ class Bench:
                 timeout=args.timeout,
             )
         bot_cpu, bench_cpu = cpu.stop()
+        driver_gc = pauses.stop()
         if profiling:
             proc.proc.send_signal(signal.SIGUSR2)
         result = summarize(f"{case.name}/{load}", tracker, started, case.classify)
         result.bot_cpu_s, result.bench_cpu_s = bot_cpu, bench_cpu
         result.extra["complete"] = complete
+        result.extra["driver_gc"] = driver_gc
         result.extra["upstream_requests"] = len(self.upstream.requests)
         result.extra["load_average"] = [round(x, 2) for x in os.getloadavg()]
         if load == "steady":
