@@ -352,7 +352,7 @@ def summarize(
                 for method, count in sorted(tracker.methods.items())
             }
             if items
-            else {}
+            else {},
         },
     )
 
