@@ -400,13 +400,13 @@ async def measure_after(path: Path, users: int, now: int, repeat: int) -> dict[s
     async def recheck_count(_: int) -> None:
         await db.read_off_loop(keys.COUNT_FOLLOWING)
 
-    pages = {"after": retention.FIRST_SCOPE}
+    pages = {"after": retention.FIRST}
 
     async def retention_page(_: int) -> None:
         page = await retention.idle_conversations(
             db, after=pages["after"], before=now - 90 * DAY, limit=500
         )
-        pages["after"] = page.next_after or retention.FIRST_SCOPE
+        pages["after"] = page.next_after or retention.FIRST
 
     old_day = time.strftime("%Y-%m-%d", time.gmtime(now - 25 * DAY))
 

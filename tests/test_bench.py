@@ -53,3 +53,38 @@ def test_proc_readings_of_this_process():
     assert memory["VmHWM"] >= memory["VmRSS"] > 0
     assert (cpu_seconds(os.getpid()) or 0) > 0
     assert memory_kb(2**22 + 12345) == {}
+
+
+async def test_the_storage_benchmark_runs_every_measurement_on_a_small_database(tmp_path):
+    # The storage benchmark calls the repositories directly; a change of their signatures
+    # must break here, not halfway through `make bench`.
+    from bench import scale
+
+    args = scale.parse_args(["--sizes", "1000", "--repeat", "1", "--scratch", str(tmp_path)])
+    results = await scale.run(args)
+    (size,) = results["sizes"]
+    assert size["users"] == 1000
+    after = size["after"]
+    for name in ("key_lookup", "quota_spend", "stats", "retention_idle_page", "wal_checkpoint"):
+        assert after[name]["n"] >= 1, name
+        assert after[name]["median_ms"] > 0, name
+
+
+def test_driver_pauses_counts_collections_and_freezes_what_came_before():
+    import gc
+
+    from bench.procstat import DriverPauses
+
+    kept = [[index] for index in range(1000)]  # built before the load: frozen by start()
+    pauses = DriverPauses().start()
+    try:
+        assert gc.get_freeze_count() >= len(kept)
+        gc.collect()
+        gc.collect(0)
+    finally:
+        seen = pauses.stop()
+        gc.unfreeze()
+    assert seen["collections"] == 2
+    assert seen["longest_ms"] >= 0 and seen["total_ms"] >= seen["longest_ms"]
+    gc.collect()  # stop() unhooked the callback: this one is not counted
+    assert pauses.count == 2
