@@ -396,9 +396,12 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             )
             if pg_url:
                 env["DATABASE_URL"] = pg_url
+            command = ["-m", "api"]
+            if options.profile is not None and index == 0:
+                command = ["-m", "cProfile", "-o", str(options.profile), *command]
             gateways.append(
                 await start_child(
-                    ["-m", "api"],
+                    command,
                     env,
                     workdir / f"gateway{index}.log",
                     health=f"http://127.0.0.1:{api_port}/health",
@@ -575,6 +578,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--processes", type=int, default=1, help="gateway processes, requests spread round robin"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="run the (first) gateway under cProfile, stats written to FILE when it stops",
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--no-check", action="store_true", help="exit 0 even if a target is missed")
