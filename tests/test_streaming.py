@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import DeleteMessage, EditMessageText, SendMessage, SendMessageDraft
 
 from bot.services.markdown import render, split_markdown
@@ -138,6 +139,37 @@ async def test_flood_wait_beyond_the_session_middleware_is_waited_out() -> None:
     await writer.finish()
     assert shown(session) == ["still delivered"]
     assert len(session.calls_of(SendMessage, include_failed=True)) == 2
+
+
+async def test_refused_formatting_then_a_flood_wait_still_delivers_plain_text() -> None:
+    session, bot = setup()
+    writer = DraftWriter(bot, CHAT, interval=0, typing=False)
+    await writer.start()
+    session.fail_next(
+        SendMessage, description="Bad Request: can't parse entities: unexpected end tag"
+    )
+    session.fail_next(SendMessage, retry_after=1)
+    writer.append("**bold** answer")
+    await writer.finish()
+    sent = session.calls_of(SendMessage, include_failed=True)
+    assert len(sent) == 3  # HTML refused, plain text told to wait, plain text delivered
+    assert sent[0].parse_mode != sent[-1].parse_mode and sent[-1].parse_mode is None
+    assert session.calls_of(SendMessage)[-1].text == "**bold** answer"
+
+
+async def test_a_refusal_other_than_formatting_is_not_retried_as_plain_text() -> None:
+    session, bot = setup()
+    writer = DraftWriter(bot, CHAT, interval=0, typing=False)
+    await writer.start()
+    session.fail_next(SendMessage, description="Bad Request: chat not found")
+    writer.append("lost chat")
+    try:
+        await writer.finish()
+    except TelegramBadRequest as exc:
+        assert "chat not found" in exc.message
+    else:
+        raise AssertionError("a refused send must reach the caller")
+    assert len(session.calls_of(SendMessage, include_failed=True)) == 1
 
 
 async def test_typing_stops_at_the_first_text() -> None:

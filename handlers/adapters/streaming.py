@@ -371,26 +371,15 @@ class AnswerWriter:
         return message
 
     async def _final(self, call: Any, part: Part) -> Any:
-        """Run ``call(text, parse_mode)`` for a part that must arrive."""
-        attempt = 0
-        plain = False
-        while True:
-            attempt += 1
-            try:
-                if plain:
-                    return await call(part.source, None)
-                return await call(part.html, "default")
-            except TelegramBadRequest as exc:
-                if plain or not is_parse_error(exc):
-                    raise
-                logger.warning("Telegram refused the formatting of a part; sending plain text")
-                plain = True
-            except TelegramRetryAfter as exc:
-                if attempt > FINAL_RETRIES:
-                    raise
-                wait = min(float(exc.retry_after), MAX_FLOOD_WAIT)
-                logger.warning("flood control while delivering an answer: waiting %.0f s", wait)
-                await asyncio.sleep(wait)
+        """Run ``call(text, parse_mode)`` for a part that must arrive: through flood waits
+        (:meth:`_retrying`), and as plain text when Telegram refuses its formatting."""
+        try:
+            return await self._retrying(lambda: call(part.html, "default"))
+        except TelegramBadRequest as exc:
+            if not is_parse_error(exc):
+                raise
+        logger.warning("Telegram refused the formatting of a part; sending plain text")
+        return await self._retrying(lambda: call(part.source, None))
 
     # -- per kind ------------------------------------------------------------------------------
 
