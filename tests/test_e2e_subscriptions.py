@@ -23,7 +23,7 @@ DAY = 86400
 
 @pytest.fixture
 async def api():
-    async with FakeBotAPI(token=TOKEN) as server:
+    async with FakeBotAPI(token=TOKEN, max_poll_timeout=1) as server:
         yield server
 
 
