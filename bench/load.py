@@ -317,7 +317,8 @@ def summarize(
     name: str, tracker: Tracker, started: float, classify: Callable[[Tracked], str] | None
 ) -> LoadResult:
     items = list(tracker.items.values())
-    delivered = [i for i in items if i.delivered is not None]
+    # Each delivered update with its delivery time (narrowed to a float once, here).
+    delivered = [(i, i.delivered) for i in items if i.delivered is not None]
     end = tracker.last_done if tracker.finished else time.monotonic()
     outcomes: dict[str, int] = {}
     if classify is not None:
@@ -330,10 +331,10 @@ def summarize(
         updates=len(items),
         finished=tracker.finished,
         seconds=max(end - started, 1e-9),
-        first_reply=percentiles([i.first - i.delivered for i in delivered if i.first]),
-        visible=percentiles([i.visible - i.delivered for i in delivered if i.visible]),
-        done=percentiles([i.done - i.delivered for i in delivered if i.done]),
-        delivery_lag=percentiles([i.delivered - i.pushed for i in delivered]),
+        first_reply=percentiles([i.first - at for i, at in delivered if i.first]),
+        visible=percentiles([i.visible - at for i, at in delivered if i.visible]),
+        done=percentiles([i.done - at for i, at in delivered if i.done]),
+        delivery_lag=percentiles([at - i.pushed for i, at in delivered]),
         failed_calls=len(tracker.failed_calls),
         failed_examples=tracker.failed_calls[:5],
         outcomes=outcomes,
@@ -341,9 +342,9 @@ def summarize(
             # Where the tail is: the slowest first replies as [seconds into the load, ms].
             "slowest_first": sorted(
                 (
-                    [round(i.delivered - started, 3), round((i.first - i.delivered) * 1000, 1)]
-                    for i in delivered
-                    if i.first and i.delivered is not None
+                    [round(at - started, 3), round((i.first - at) * 1000, 1)]
+                    for i, at in delivered
+                    if i.first
                 ),
                 key=lambda pair: -pair[1],
             )[:20],

@@ -415,7 +415,8 @@ class Bench:
             if case.setup is not None:
                 case.setup(self.upstream)
             await self.warmup(proc, case)
-            loads = {}
+            # Each load's result by name, and the process's peak RSS once they ran.
+            loads: dict[str, dict[str, Any] | float | None] = {}
             for load in case.loads:
                 if (case.name, load) in done:
                     loads[load] = done[(case.name, load)]

@@ -543,7 +543,11 @@ async def run_load(
                 del tracker.items[item.update_id]
             tracker.finished -= sum(1 for t in stats_items if t.done is not None)
             result = summarize("chat+stats", tracker, started, chat.classify)
-            answered = [t for t in stats_items if t.done is not None and t.delivered is not None]
+            answer_times = [
+                t.done - t.delivered
+                for t in stats_items
+                if t.done is not None and t.delivered is not None
+            ]
             slow = [line for line in proc.stderr_lines if "slow statement" in line]
             return {
                 "complete": complete,
@@ -551,8 +555,8 @@ async def run_load(
                 "duration_s": args.duration,
                 "chat": result.as_dict(),
                 "stats_sent": len(stats_items),
-                "stats_answered": len(answered),
-                "stats_answer_ms": percentiles([t.done - t.delivered for t in answered]),  # type: ignore[operator]
+                "stats_answered": len(answer_times),
+                "stats_answer_ms": percentiles(answer_times),
                 "slow_statement_lines": len(slow),
                 "slow_statement_examples": slow[:5],
                 "retention_lines": retention[:3],
