@@ -38,9 +38,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+
+if TYPE_CHECKING:
+    from tests.fakes.upstream import RecordedRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "gateway.json"
@@ -134,7 +137,7 @@ async def open_loop(
 
 async def latency_pair(
     session: aiohttp.ClientSession,
-    targets: dict[str, tuple[str, dict[str, str]]],
+    targets: dict[str, tuple[str | list[str], dict[str, str]]],
     rate: float,
     seconds: float,
     rounds: int,
@@ -217,7 +220,8 @@ def cpu_seconds(pid: int) -> float | None:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]  # an IPv4 address: (host, port)
+        return port
 
 
 async def serve_upstream(port: int) -> None:
@@ -233,8 +237,8 @@ async def serve_upstream(port: int) -> None:
     await asyncio.Event().wait()
 
 
-class _Discard(list):
-    def append(self, item: Any) -> None:
+class _Discard(list["RecordedRequest"]):
+    def append(self, item: RecordedRequest) -> None:
         return None
 
 

@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from tests.fakes.bot_api import Call, FakeBotAPI
 
@@ -59,7 +59,7 @@ def is_visible(call: Call) -> bool:
     )
 
 
-def rich_text(rich: Any) -> str | None:
+def rich_text(rich: object) -> str | None:
     """The first paragraph's plain text of a rich message (what a case classifies)."""
     if not isinstance(rich, dict):
         return None
@@ -69,7 +69,7 @@ def rich_text(rich: Any) -> str | None:
     return None
 
 
-def _plain(text: Any) -> str:
+def _plain(text: object) -> str:
     if isinstance(text, str):
         return text
     if isinstance(text, list):
@@ -174,7 +174,18 @@ class Tracker:
         return True
 
 
-def percentiles(values_s: Sequence[float]) -> dict[str, float] | None:
+class Percentiles(TypedDict):
+    """Milliseconds, over ``n`` values."""
+
+    p50: float
+    p95: float
+    p99: float
+    mean: float
+    max: float
+    n: int
+
+
+def percentiles(values_s: Sequence[float]) -> Percentiles | None:
     """Nearest-rank p50/p95/p99, mean and max, in milliseconds."""
     if not values_s:
         return None
@@ -273,10 +284,10 @@ class LoadResult:
     updates: int
     finished: int
     seconds: float
-    first_reply: dict[str, float] | None
-    visible: dict[str, float] | None
-    done: dict[str, float] | None
-    delivery_lag: dict[str, float] | None
+    first_reply: Percentiles | None
+    visible: Percentiles | None
+    done: Percentiles | None
+    delivery_lag: Percentiles | None
     failed_calls: int
     failed_examples: list[tuple[str, int, str | None]]
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -317,7 +328,8 @@ def summarize(
     name: str, tracker: Tracker, started: float, classify: Callable[[Tracked], str] | None
 ) -> LoadResult:
     items = list(tracker.items.values())
-    delivered = [i for i in items if i.delivered is not None]
+    # Each delivered update with its delivery time (narrowed to a float once, here).
+    delivered = [(i, i.delivered) for i in items if i.delivered is not None]
     end = tracker.last_done if tracker.finished else time.monotonic()
     outcomes: dict[str, int] = {}
     if classify is not None:
@@ -330,10 +342,10 @@ def summarize(
         updates=len(items),
         finished=tracker.finished,
         seconds=max(end - started, 1e-9),
-        first_reply=percentiles([i.first - i.delivered for i in delivered if i.first]),
-        visible=percentiles([i.visible - i.delivered for i in delivered if i.visible]),
-        done=percentiles([i.done - i.delivered for i in delivered if i.done]),
-        delivery_lag=percentiles([i.delivered - i.pushed for i in delivered]),
+        first_reply=percentiles([i.first - at for i, at in delivered if i.first]),
+        visible=percentiles([i.visible - at for i, at in delivered if i.visible]),
+        done=percentiles([i.done - at for i, at in delivered if i.done]),
+        delivery_lag=percentiles([at - i.pushed for i, at in delivered]),
         failed_calls=len(tracker.failed_calls),
         failed_examples=tracker.failed_calls[:5],
         outcomes=outcomes,
@@ -341,9 +353,9 @@ def summarize(
             # Where the tail is: the slowest first replies as [seconds into the load, ms].
             "slowest_first": sorted(
                 (
-                    [round(i.delivered - started, 3), round((i.first - i.delivered) * 1000, 1)]
-                    for i in delivered
-                    if i.first and i.delivered is not None
+                    [round(at - started, 3), round((i.first - at) * 1000, 1)]
+                    for i, at in delivered
+                    if i.first
                 ),
                 key=lambda pair: -pair[1],
             )[:20],

@@ -51,6 +51,7 @@ from bench.load import (
 )
 from bench.procstat import CpuWindow, DriverPauses, peak_rss_mb, rss_mb
 from tests.e2e_helpers import Process, bot_env
+from tests.fakes.bot_api import Call
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -140,7 +141,7 @@ def _instant_rich(upstream: BenchUpstream) -> None:
     upstream.reply = _rich_reply
 
 
-def terminal_answer(call: Any) -> bool:
+def terminal_answer(call: Call) -> bool:
     return call.method in ("sendMessage", "sendRichMessage")
 
 
@@ -171,7 +172,7 @@ def _stream_answer(item: Tracked) -> str:
     return "answer" if text.startswith("w0 ") else f"other: {_snippet(text)}"
 
 
-def _image_terminal(call: Any) -> bool:
+def _image_terminal(call: Call) -> bool:
     if call.method in ("sendPhoto", "sendDocument"):
         return True
     # A queue notice ("queued, position N") is not the end of the request.
@@ -415,7 +416,8 @@ class Bench:
             if case.setup is not None:
                 case.setup(self.upstream)
             await self.warmup(proc, case)
-            loads = {}
+            # Each load's result by name, and the process's peak RSS once they ran.
+            loads: dict[str, dict[str, Any] | float | None] = {}
             for load in case.loads:
                 if (case.name, load) in done:
                     loads[load] = done[(case.name, load)]
