@@ -22,14 +22,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any, cast
 
 from bot.loop import StartupError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+# redis-py is imported only by a process that has REDIS_URL (about 4 MB of memory otherwise
+# spent for nothing): by create_client, and by SharedLimits for the errors it catches.
 
 logger = logging.getLogger("bot.shared_limits")
 
@@ -90,6 +91,10 @@ return {1, 0}
 def create_client(url: str) -> Redis:
     """A client for ``url`` with short timeouts and no retries (a failed check falls back
     at once instead of retrying while the caller waits)."""
+    from redis.asyncio import BlockingConnectionPool, Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=MAX_CONNECTIONS,
@@ -104,6 +109,8 @@ def create_client(url: str) -> Redis:
 async def connect(url: str) -> Redis:
     """The process's Redis client, once Redis answered; StartupError naming REDIS_URL when
     it does not (the URL itself is not shown: it may hold a password)."""
+    from redis.exceptions import RedisError
+
     client = create_client(url)
     try:
         # Typed for the sync and the async client alike: awaited here, it is the async one.
@@ -134,6 +141,12 @@ class SharedLimits:
     _warned_at: float = field(default=float("-inf"), init=False)
     _told_down: bool = field(default=False, init=False)  # the WARNING since the last success
     _scripts: dict[str, Any] = field(default_factory=dict, init=False)
+    _failures: tuple[type[BaseException], ...] = field(default=(OSError,), init=False)
+
+    def __post_init__(self) -> None:
+        from redis.exceptions import RedisError
+
+        self._failures = (RedisError, OSError)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -154,7 +167,7 @@ class SharedLimits:
             runner = self._scripts[script] = self.client.register_script(script)
         try:
             result = await runner(keys=[key], args=list(args))
-        except (RedisError, OSError) as exc:
+        except self._failures as exc:
             self._failed(exc)
             raise Unavailable from None
         self._down_until = float("-inf")
@@ -169,7 +182,7 @@ class SharedLimits:
         nothing else is lost."""
         try:
             await self.client.zrem(key, member)
-        except (RedisError, OSError) as exc:
+        except self._failures as exc:
             self._failed(exc)
 
     def _failed(self, exc: BaseException) -> None:
