@@ -6,6 +6,7 @@ from aiogram.methods import SendMessage, SetMyCommands
 
 from bot.services import clock
 from bot.services.reminders import Reminders
+from bot.services.renewal_stops import RenewalStops
 from handlers.adapters.jobs import start_premium_jobs, stop_premium_jobs
 from handlers.adapters.messenger import TelegramMessenger
 from tests.harness import harness
@@ -116,6 +117,7 @@ async def test_startup_credits_left_over_payments_and_resumes(tmp_path, monkeypa
         h.session.reset_calls()
         data = h.dp.workflow_data
         await start_premium_jobs(
+            h.dp,
             h.bot,
             h.settings,
             payments,
@@ -132,15 +134,17 @@ async def test_startup_credits_left_over_payments_and_resumes(tmp_path, monkeypa
         names = {cmd.command for cmd in scoped[0].commands}
         assert {"stats", "grant", "ban", "unban", "refund", "broadcast", "premium"} <= names
         assert data["reminders"]._task is not None
-        await stop_premium_jobs(data["reminders"], data["broadcaster"])
+        assert isinstance(data["renewal_stops"], RenewalStops)
+        await stop_premium_jobs(h.dp, data["reminders"], data["broadcaster"])
         assert data["reminders"]._task is None
+        assert "renewal_stops" not in data
         # A second start has nothing left to credit.
         h.session.reset_calls()
         await start_premium_jobs(
-            h.bot, h.settings, payments, data["users"], data["reminders"], data["broadcaster"]
+            h.dp, h.bot, h.settings, payments, data["users"], data["reminders"], data["broadcaster"]
         )
         assert not [c for c in h.session.calls_of(SendMessage) if "Payment" in (c.text or "")]
-        await stop_premium_jobs(data["reminders"], data["broadcaster"])
+        await stop_premium_jobs(h.dp, data["reminders"], data["broadcaster"])
 
 
 async def test_admin_menu_failure_does_not_stop_the_start(tmp_path):
@@ -148,6 +152,7 @@ async def test_admin_menu_failure_does_not_stop_the_start(tmp_path):
         h.session.fail_next("setMyCommands", description="Bad Request: chat not found")
         data = h.dp.workflow_data
         await start_premium_jobs(
+            h.dp,
             h.bot,
             h.settings,
             data["payments"],
@@ -156,4 +161,4 @@ async def test_admin_menu_failure_does_not_stop_the_start(tmp_path):
             data["broadcaster"],
         )
         assert data["reminders"]._task is not None
-        await stop_premium_jobs(data["reminders"], data["broadcaster"])
+        await stop_premium_jobs(h.dp, data["reminders"], data["broadcaster"])

@@ -4,8 +4,10 @@ the invoice link, pre-checkout, first payment and renewals credited once, cancel
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import (
     AnswerCallbackQuery,
@@ -18,8 +20,9 @@ from aiogram.methods import (
 )
 from aiogram.types import LabeledPrice, Update
 
-from bot.services import clock
+from bot.services import clock, renewal_stops
 from bot.services.payments import PaymentService
+from bot.services.renewal_stops import RenewalStops
 from handlers.adapters.payment_journal import PaymentJournal
 from handlers.adapters.star_subscriptions import renewal_editor
 from storage import tiers as tiers_repo
@@ -372,6 +375,61 @@ async def test_a_bought_tier1_converts_and_an_unconfirmed_stop_is_retried(tmp_pa
         assert await sub_row(h, payload1) == ("canceled", "switch", END1)
         assert h.session.star_subscriptions["r-1"]["canceled_by"] == "bot"
         assert await payments.finish_cancels(renewal_editor(h.bot)) == []
+
+
+async def test_a_stop_that_keeps_failing_is_tried_again_while_the_bot_runs(tmp_path, monkeypatch):
+    freeze(monkeypatch, T0)
+    async with harness(tmp_path) as h:
+        payload1, _ = await subscribe(h, 17, "tier1", "k-1", END1)
+        h.session.fail_next(EditUserStarSubscription, times=3, status=500)
+        await buy(h, 17, "tier2", "k-2")
+        assert await sub_row(h, payload1) == ("canceling", "switch", END1)
+        payments: PaymentService = h.dp["payments"]
+        assert await payments.cancels_pending()
+        stops = RenewalStops(payments, renewal_editor(h.bot), interval=0.01, longest=0.02)
+        stops.start()
+        try:
+            async with asyncio.timeout(10):
+                while await payments.cancels_pending():  # noqa: ASYNC110 - the job's effect
+                    await asyncio.sleep(0.01)
+        finally:
+            await stops.stop()
+        assert await sub_row(h, payload1) == ("canceled", "switch", END1)
+        assert h.session.star_subscriptions["k-1"]["canceled_by"] == "bot"
+        tries = h.session.calls_of(EditUserStarSubscription, include_failed=True)
+        assert len(tries) == 4  # the one after the purchase, two failed retries, the stop
+
+
+async def test_the_retries_of_a_stop_back_off_and_start_over_once_done(monkeypatch):
+    class Payments:
+        def __init__(self) -> None:
+            self.pending = [True, True, False, True]  # a failed pass reads nothing
+            self.passes = 0
+
+        async def finish_cancels(self, call: Any) -> list[str]:
+            self.passes += 1
+            if self.passes == 2:
+                raise RuntimeError("database locked")
+            return []
+
+        async def cancels_pending(self) -> bool:
+            return self.pending.pop(0)
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 5:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(renewal_stops.asyncio, "sleep", sleep)
+    payments = Payments()
+    stops = RenewalStops(payments, lambda *args: None, interval=10, longest=25)  # type: ignore[arg-type]
+    with pytest.raises(asyncio.CancelledError):
+        await stops._loop()
+    # pending, failed pass, pending, done, pending again: 10, 20, 25 (capped), 10, 10.
+    assert waits == [10, 20, 25, 10, 10]
+    assert payments.passes == 5
 
 
 async def test_refund_of_a_subscription_payment_stops_its_renewal(tmp_path, monkeypatch):

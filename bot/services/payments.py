@@ -33,8 +33,8 @@ Monthly subscriptions (Telegram Stars, ``subscription_period`` of 30 days):
   expiration date (plus the carried time); it never shortens it.
 * A payment that gives a higher tier stops the renewal of every lower-tier subscription of
   the user (editUserStarSubscription): decided in the crediting transaction (state
-  ``canceling``), done right after, and retried at start until Telegram confirms. A refund
-  of a subscription's payment stops its renewal the same way.
+  ``canceling``), done right after, and tried again (at start, then every few minutes) until
+  Telegram confirms. A refund of a subscription's payment stops its renewal the same way.
 * ``subscription`` updates record the state (canceled, active, failed); a failed renewal is
   told to the user once, and the tier ends at its expiry.
 """
@@ -673,8 +673,9 @@ class PaymentService:
     async def finish_cancels(self, call: EditCall, now: int | None = None) -> list[str]:
         """Tell Telegram to stop every renewal decided on (state ``canceling``); returns the
         payloads done. A refusal is final (the renewal cannot be stopped by the bot, or is
-        stopped already); any other error leaves it for the next try (at start)."""
-        async with self.db.transaction() as conn:
+        stopped already); any other error leaves it for the next try
+        (:class:`bot.services.renewal_stops.RenewalStops`)."""
+        async with self.db.snapshot() as conn:
             rows = await subs_repo.canceling(conn)
         done = []
         for row in rows:
@@ -684,7 +685,7 @@ class PaymentService:
                 logger.warning("stopping the renewal of %s was refused: %s", row.charge_id, exc)
             except Exception:
                 logger.exception(
-                    "could not stop the renewal of %s; retried at start", row.charge_id
+                    "could not stop the renewal of %s; tried again later", row.charge_id
                 )
                 continue
             async with self.db.transaction() as conn:
@@ -755,6 +756,11 @@ class PaymentService:
             held = active(await tiers_repo.get(conn, user_id), now)
         logger.info("subscription %s of user %d is %s", row.charge_id, user_id, row.state)
         return SubscriptionChange(row, tell, held.expires_at if held is not None else None)
+
+    async def cancels_pending(self) -> bool:
+        """Whether a renewal is still to be stopped at Telegram (see :meth:`finish_cancels`)."""
+        async with self.db.snapshot() as conn:
+            return bool(await subs_repo.canceling(conn))
 
     async def cancel_renewal(
         self, user_id: int, call: EditCall, now: int | None = None

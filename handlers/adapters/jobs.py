@@ -3,11 +3,12 @@ a :class:`TelegramMessenger` (and, for keys, a :class:`TelegramMembership`).
 
 ``give_back_on_startup``: units of requests the last stop cut off are given back and their
 users told. ``start_premium_jobs``: the admin command menu, crediting of payments a previous
-run recorded but did not credit, the subscription renewals it decided to stop but did not get
-to (editUserStarSubscription), the expiry reminder task, and the broadcasts a previous run
-left unfinished. ``stop_premium_jobs`` (registered before the hook that closes the database)
-stops the reminders and the broadcasts; broadcasts save their progress per recipient and
-resume at the next start. ``on_startup_keys``/``on_shutdown_keys``: the key re-check task.
+run recorded but did not credit, the task that stops the subscription renewals decided on
+but not confirmed by Telegram (editUserStarSubscription; :class:`RenewalStops`), the expiry
+reminder task, and the broadcasts a previous run left unfinished. ``stop_premium_jobs``
+(registered before the hook that closes the database) stops those tasks and the broadcasts;
+broadcasts save their progress per recipient and resume at the next start.
+``on_startup_keys``/``on_shutdown_keys``: the key re-check task.
 ``start_retention``/``stop_retention``: the retention job (``RETENTION_DAYS``).
 """
 
@@ -27,6 +28,7 @@ from bot.services.quota import QuotaService
 from bot.services.reconcile import KeyNotifier, KeyReconciler
 from bot.services.recovery import give_back_interrupted
 from bot.services.reminders import Reminders
+from bot.services.renewal_stops import RenewalStops
 from bot.services.retention import Retention
 from bot.services.subscription import Channel
 from bot.services.users import UserService
@@ -57,6 +59,7 @@ async def credit_left_over_payments(bot: Bot, payments: PaymentService, users: U
 
 
 async def start_premium_jobs(
+    dispatcher: Dispatcher,
     bot: Bot,
     settings: Settings,
     payments: PaymentService,
@@ -73,12 +76,11 @@ async def start_premium_jobs(
         await credit_left_over_payments(bot, payments, users)
     except Exception:
         logger.exception("crediting left-over payments failed; they are retried at next start")
-    try:
-        # Renewals decided to stop (a move to a higher plan, a refund) but not yet stopped
-        # at Telegram when the last run ended.
-        await payments.finish_cancels(renewal_editor(bot))
-    except Exception:
-        logger.exception("stopping left-over renewals failed; they are retried at next start")
+    # Renewals decided to stop (a move to a higher plan, a refund) but not confirmed by
+    # Telegram: left over by the last run, or refused for a moment later on.
+    stops = RenewalStops(payments, renewal_editor(bot))
+    dispatcher["renewal_stops"] = stops
+    stops.start()
     reminders.start(TelegramMessenger(bot))
     try:
         await broadcaster.resume(TelegramMessenger(bot))
@@ -86,7 +88,12 @@ async def start_premium_jobs(
         logger.exception("could not resume broadcasts")
 
 
-async def stop_premium_jobs(reminders: Reminders, broadcaster: Broadcaster) -> None:
+async def stop_premium_jobs(
+    dispatcher: Dispatcher, reminders: Reminders, broadcaster: Broadcaster
+) -> None:
+    stops = dispatcher.workflow_data.pop("renewal_stops", None)
+    if isinstance(stops, RenewalStops):
+        await stops.stop()
     await reminders.stop()
     await broadcaster.stop()
 
