@@ -70,9 +70,10 @@ class DriverPauses:
     The driver (fake Telegram, fake upstream, simulated users) is a Python process too: a full
     collection of its heap stops it for 100-230 ms, and every update it answers or records
     during that pause looks that much slower, whichever bot is measured. :meth:`start` collects
-    and freezes what the driver built before the load (so a collection during the load walks
-    only the load's own objects) and counts the pauses that still happen; a result carries
-    the longest, so a tail the driver caused shows as such.
+    and freezes what the driver built before the load, and holds back full (generation 2)
+    collections until :meth:`stop` (the young generations are still collected: short-lived
+    cycles don't pile up); it counts the pauses that still happen, and a result carries the
+    longest, so a tail the driver caused shows as such.
     """
 
     def __init__(self) -> None:
@@ -80,6 +81,7 @@ class DriverPauses:
         self.total_ms = 0.0
         self.count = 0
         self._began = 0.0
+        self._thresholds: tuple[int, int, int] | None = None
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -93,12 +95,17 @@ class DriverPauses:
     def start(self) -> DriverPauses:
         gc.collect()
         gc.freeze()
+        young, middle, _ = self._thresholds = gc.get_threshold()
+        gc.set_threshold(young, middle, 1_000_000)
         gc.callbacks.append(self._callback)
         return self
 
     def stop(self) -> dict[str, float]:
         if self._callback in gc.callbacks:
             gc.callbacks.remove(self._callback)
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
+            self._thresholds = None
         return {
             "collections": self.count,
             "longest_ms": round(self.longest_ms, 1),

@@ -76,15 +76,18 @@ def test_driver_pauses_counts_collections_and_freezes_what_came_before():
     from bench.procstat import DriverPauses
 
     kept = [[index] for index in range(1000)]  # built before the load: frozen by start()
+    before = gc.get_threshold()
     pauses = DriverPauses().start()
     try:
         assert gc.get_freeze_count() >= len(kept)
+        assert gc.get_threshold()[:2] == before[:2] and gc.get_threshold()[2] > 100_000
         gc.collect()
         gc.collect(0)
     finally:
         seen = pauses.stop()
         gc.unfreeze()
     assert seen["collections"] == 2
+    assert gc.get_threshold() == before  # full collections are back after the load
     assert seen["longest_ms"] >= 0 and seen["total_ms"] >= seen["longest_ms"]
     gc.collect()  # stop() unhooked the callback: this one is not counted
     assert pauses.count == 2
