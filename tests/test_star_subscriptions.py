@@ -403,7 +403,7 @@ async def test_a_stop_that_keeps_failing_is_tried_again_while_the_bot_runs(tmp_p
 async def test_the_retries_of_a_stop_back_off_and_start_over_once_done(monkeypatch):
     class Payments:
         def __init__(self) -> None:
-            self.pending = [True, True, False, True]  # a failed pass reads nothing
+            self.pending = [True, True, False]  # a failed pass reads none of these
             self.passes = 0
 
         async def finish_cancels(self, call: Any) -> list[str]:
@@ -413,6 +413,8 @@ async def test_the_retries_of_a_stop_back_off_and_start_over_once_done(monkeypat
             return []
 
         async def cancels_pending(self) -> bool:
+            if self.passes == 4:
+                raise RuntimeError("database closed")  # the loop must outlive it too
             return self.pending.pop(0)
 
     waits: list[float] = []
@@ -427,8 +429,9 @@ async def test_the_retries_of_a_stop_back_off_and_start_over_once_done(monkeypat
     stops = RenewalStops(payments, lambda *args: None, interval=10, longest=25)  # type: ignore[arg-type]
     with pytest.raises(asyncio.CancelledError):
         await stops._loop()
-    # pending, failed pass, pending, done, pending again: 10, 20, 25 (capped), 10, 10.
-    assert waits == [10, 20, 25, 10, 10]
+    # Still pending, a failed pass, still pending, a failed read, none left: the wait doubles
+    # up to the cap (10, 20, 25, 25), then starts over at the interval (10).
+    assert waits == [10, 20, 25, 25, 10]
     assert payments.passes == 5
 
 

@@ -42,10 +42,10 @@ class RenewalStops:
         """One pass; True when no renewal is left to stop."""
         try:
             await self.payments.finish_cancels(self.call)
+            return not await self.payments.cancels_pending()
         except Exception:
             logger.exception("stopping renewals failed; tried again later")
             return False
-        return not await self.payments.cancels_pending()
 
     def start(self) -> None:
         if self._task is None:
