@@ -680,6 +680,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     if gateway:
         checks["gateway_added_p99_ms"] = gateway["added_ms"]["p99"]
         checks["gateway_throughput_ratio"] = gateway["throughput_ratio"]
+        checks["gateway_added_p99_target_met"] = gateway["targets"]["latency_met"]
         checks["gateway_targets_met"] = gateway["targets"]["met"]
     return {"rows": rows, "checks": checks}
 
