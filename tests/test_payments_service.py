@@ -459,3 +459,38 @@ async def test_grant_sets_extends_and_revokes(service, db):
 async def test_grant_unknown_user(service):
     with pytest.raises(UnknownUser):
         await service.grant(999, "tier1", 1)
+
+
+async def test_stops_pending_at_telegram_are_listed_and_finished_once(db, service):
+    from storage import star_subscriptions as subs
+
+    async with db.transaction() as conn:
+        for payload in ("sub-a", "sub-b"):
+            await subs.paid(
+                conn,
+                payload=payload,
+                user_id=USER,
+                tier="tier1",
+                amount=500,
+                charge_id=f"charge-{payload}",
+                period_end=T0 + 30 * DAY,
+                bonus=0,
+                now=T0,
+            )
+        assert await subs.mark_canceling(conn, "sub-a", by=subs.BY_SWITCH, now=T0)
+    assert await service.cancels_pending()
+    calls: list[tuple[int, str, bool]] = []
+
+    async def refuse_once_then_stop(user_id: int, charge_id: str, canceled: bool) -> None:
+        calls.append((user_id, charge_id, canceled))
+        if len(calls) == 1:
+            raise ConnectionError("Telegram did not answer")
+
+    assert await service.finish_cancels(refuse_once_then_stop, now=T0) == []
+    assert await service.cancels_pending()  # still to stop: a failed call changes nothing
+    assert await service.finish_cancels(refuse_once_then_stop, now=T0 + 60) == ["sub-a"]
+    assert not await service.cancels_pending()
+    assert calls == [(USER, "charge-sub-a", True)] * 2  # sub-b renews: never touched
+    async with db.snapshot() as conn:
+        row = await subs.get(conn, "sub-a")
+    assert row is not None and (row.state, row.canceled_by) == (subs.CANCELED, subs.BY_SWITCH)
