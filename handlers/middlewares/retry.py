@@ -35,6 +35,7 @@ _REPEATABLE = frozenset(
     {
         "sendChatAction",
         "sendMessageDraft",
+        "sendRichMessageDraft",
         "answerCallbackQuery",
         "answerPreCheckoutQuery",
     }
