@@ -6,7 +6,7 @@ import secrets
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -15,6 +15,9 @@ from bot.clients.upstream import new_http_client
 from bot.config import Settings
 from storage.db import Database
 from tests.fakes.upstream import FakeUpstream, ScriptedUpstream
+
+if TYPE_CHECKING:
+    from tests.fakes.bot_api import FakeBotAPI
 
 T = TypeVar("T")
 
@@ -44,6 +47,22 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
     """Fake VisionCraft and Nebula Block on 127.0.0.1 (a module that needs other replies
     defines its own ``upstream``)."""
     async with FakeUpstream() as server:
+        yield server
+
+
+# How long the fake Bot API holds an idle getUpdates. aiogram asks for a 10 s long poll, and
+# the fake records a getUpdates call only when it returns: held that long, a bot's first poll
+# would be recorded just as ``wait_for``'s default 10 s run out.
+FAKE_POLL_SECONDS = 0.5
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeBotAPI]:
+    """The fake Bot API on 127.0.0.1 accepting ``TOKEN``; an idle long poll is answered (empty)
+    within ``FAKE_POLL_SECONDS``. A module that needs another fake builds its own, saying why."""
+    from tests.fakes.bot_api import FakeBotAPI  # aiogram's types: imported by the tests using it
+
+    async with FakeBotAPI(token=TOKEN, max_poll_timeout=FAKE_POLL_SECONDS) as server:
         yield server
 
 

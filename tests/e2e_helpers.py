@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import sqlite3
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,11 +123,25 @@ class Process:
             await self.proc.wait()
 
 
+def bot_db_path(tmp_path: Path) -> Path:
+    """The SQLite file of a bot started with ``bot_env(..., tmp_path, ...)``."""
+    return tmp_path / "data" / "bot.sqlite3"
+
+
+def db_rows(tmp_path: Path, sql: str) -> list[Any]:
+    """The rows of ``sql`` read from the bot's SQLite file in ``tmp_path``."""
+    con = sqlite3.connect(bot_db_path(tmp_path))
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
 def bot_env(api_url: str, tmp_path: Path, token: str, **extra: str) -> dict[str, str]:
     env = {
         "BOT_TOKEN": token,
         "TELEGRAM_API_URL": api_url,
-        "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3"),
+        "DATABASE_PATH": str(bot_db_path(tmp_path)),
         "VISIONCRAFT_API_URL": "http://127.0.0.1:9",
         "NEBULA_API_URL": "http://127.0.0.1:9/v1",
         "LOG_LEVEL": "INFO",
@@ -140,10 +157,50 @@ async def start_bot(api, tmp_path: Path, token: str, **extra: str) -> Process:
     The fake records a getUpdates call only when the long poll ends, so readiness is read
     from the bot's own log line instead.
     """
-    proc = await Process("bot", bot_env(api.url, tmp_path, token, **extra), tmp_path).start()
+    proc = Process("bot", bot_env(api.url, tmp_path, token, **extra), tmp_path)
+    return await _start_until_logged(proc, "Run polling")
+
+
+async def _start_until_logged(proc: Process, needle: str) -> Process:
+    """Start ``proc`` and wait until it logs ``needle``; kill it if it never does."""
+    await proc.start()
     try:
-        await proc.wait_for_log("Run polling", timeout=90)
+        await proc.wait_for_log(needle, timeout=90)
     except BaseException:
         await proc.kill()
         raise
     return proc
+
+
+WEBHOOK_URL = "https://bot.example.org/tg/hook"
+WEBHOOK_SECRET = "s3cret-token"
+
+
+async def start_webhook_bot(api, tmp_path: Path, token: str, port: int, **extra: str) -> Process:
+    """Start the bot in webhook mode (``WEBHOOK_URL``, ``WEBHOOK_SECRET``, its server on
+    ``port``) against ``api`` and wait until it serves webhooks."""
+    env = bot_env(
+        api.url,
+        tmp_path,
+        token,
+        WEBHOOK_URL=WEBHOOK_URL,
+        WEBHOOK_SECRET=WEBHOOK_SECRET,
+        PORT=str(port),
+        **extra,
+    )
+    return await _start_until_logged(Process("bot", env, tmp_path), "serving webhooks")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def add_channel(api, chat_id: int) -> None:
+    """Make the channel @vc_news (the tests' REQUIRED_CHANNEL) known to ``api`` (a FakeBotAPI),
+    by its id and by its name."""
+    channel = {"id": chat_id, "type": "channel", "title": "VC News", "username": "vc_news"}
+    api.chats["@vc_news"] = dict(channel)
+    api.chats[chat_id] = dict(channel)

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from storage.db import Database
-from tests.e2e_helpers import Process
+from tests.e2e_helpers import Process, bot_db_path, free_port
 from tests.gateway_helpers import OPERATOR_VC_KEY, http_client, seed_key
 
 
@@ -22,15 +22,9 @@ async def wait_until(condition, timeout: float = 20.0) -> None:  # noqa: ASYNC10
         await asyncio.sleep(0.02)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def api_env(tmp_path, upstream_url: str, port: int, **extra: str) -> dict[str, str]:
     env = {
-        "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3"),
+        "DATABASE_PATH": str(bot_db_path(tmp_path)),
         "VISIONCRAFT_API_URL": upstream_url,
         "VISIONCRAFT_API_KEY": OPERATOR_VC_KEY,
         "NEBULA_API_URL": f"{upstream_url}/v1",
@@ -74,7 +68,7 @@ async def test_runs_without_bot_token_and_stops_cleanly(tmp_path, upstream):
 
 async def test_a_request_in_flight_finishes_on_sigterm(tmp_path, upstream):
     proc, url = await start_api(tmp_path, upstream.url)
-    db = await Database(tmp_path / "data" / "bot.sqlite3").connect()
+    db = await Database(bot_db_path(tmp_path)).connect()
     try:
         key = await seed_key(db, 1)
         upstream.delay("/v1/chat/completions", 1.0)

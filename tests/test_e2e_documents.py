@@ -4,12 +4,10 @@ with answerGuestQuery (the bot must ask Telegram for ``guest_message`` updates).
 
 from __future__ import annotations
 
+from tests.conftest import TOKEN
 from tests.e2e_helpers import start_bot
-from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.upstream import FakeUpstream
 from tests.pdf_samples import image_only_pdf, text_pdf
 
-TOKEN = "314159:E2EdocsTOKENe2eDOCStokenE2E"
 USER = 502
 CHAT = "/v1/chat/completions"
 
@@ -21,33 +19,34 @@ def to_user(text_part: str):
     return match
 
 
-async def test_documents_and_guest_mode_end_to_end(tmp_path) -> None:
-    async with FakeBotAPI(TOKEN, max_poll_timeout=0.5) as api, FakeUpstream() as up:
-        env = {"VISIONCRAFT_API_URL": up.url, "VISIONCRAFT_API_KEY": "vc-operator-key"}
-        proc = await start_bot(api, tmp_path, TOKEN, **env)
-        try:
-            api.add_file("pdf-1", text_pdf(["Minutes: the budget was approved."]), "docs/m.pdf")
-            up.reply = "The budget was approved."
-            api.push_update(api.make_document(USER, "pdf-1", "minutes.pdf", caption="Outcome?"))
-            await api.wait_for("sendMessage", to_user("The budget was approved."), timeout=20)
-            prompt = up.requests_to(CHAT)[-1].json_body["messages"][-1]["content"]
-            assert "Minutes: the budget was approved." in prompt
-            assert prompt.endswith("Outcome?")
-            assert "docs/m.pdf" in api.downloads
+async def test_documents_and_guest_mode_end_to_end(telegram, upstream, tmp_path) -> None:
+    env = {"VISIONCRAFT_API_URL": upstream.url, "VISIONCRAFT_API_KEY": "vc-operator-key"}
+    proc = await start_bot(telegram, tmp_path, TOKEN, **env)
+    try:
+        telegram.add_file("pdf-1", text_pdf(["Minutes: the budget was approved."]), "docs/m.pdf")
+        upstream.reply = "The budget was approved."
+        telegram.push_update(
+            telegram.make_document(USER, "pdf-1", "minutes.pdf", caption="Outcome?")
+        )
+        await telegram.wait_for("sendMessage", to_user("The budget was approved."), timeout=20)
+        prompt = upstream.requests_to(CHAT)[-1].json_body["messages"][-1]["content"]
+        assert "Minutes: the budget was approved." in prompt
+        assert prompt.endswith("Outcome?")
+        assert "docs/m.pdf" in telegram.downloads
 
-            api.add_file("scan-1", image_only_pdf(), "docs/scan.pdf")
-            api.push_update(api.make_document(USER, "scan-1", "scan.pdf"))
-            await api.wait_for("sendMessage", to_user("no text layer"), timeout=20)
-            assert len(up.requests_to(CHAT)) == 1
+        telegram.add_file("scan-1", image_only_pdf(), "docs/scan.pdf")
+        telegram.push_update(telegram.make_document(USER, "scan-1", "scan.pdf"))
+        await telegram.wait_for("sendMessage", to_user("no text layer"), timeout=20)
+        assert len(upstream.requests_to(CHAT)) == 1
 
-            up.reply = "Four."
-            update = api.make_guest_message(USER, "@test_bot two plus two?")
-            api.push_update(update)
-            await api.wait_for("answerGuestQuery", timeout=20)
-            query_id = update["guest_message"]["guest_query_id"]
-            result = api.guest_queries[query_id]
-            assert result is not None
-            assert result["input_message_content"]["message_text"] == "Four."
-            assert not [c for c in api.calls if c.failed]
-        finally:
-            assert await proc.stop() == 0
+        upstream.reply = "Four."
+        update = telegram.make_guest_message(USER, "@test_bot two plus two?")
+        telegram.push_update(update)
+        await telegram.wait_for("answerGuestQuery", timeout=20)
+        query_id = update["guest_message"]["guest_query_id"]
+        result = telegram.guest_queries[query_id]
+        assert result is not None
+        assert result["input_message_content"]["message_text"] == "Four."
+        assert not [c for c in telegram.calls if c.failed]
+    finally:
+        assert await proc.stop() == 0

@@ -3,38 +3,38 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import aiohttp
 import pytest
 
-from tests.e2e_helpers import Process, bot_env, start_bot
-from tests.fakes.bot_api import FakeBotAPI
+from tests.conftest import TOKEN
+from tests.e2e_helpers import (
+    WEBHOOK_SECRET,
+    WEBHOOK_URL,
+    Process,
+    bot_db_path,
+    bot_env,
+    free_port,
+    start_bot,
+    start_webhook_bot,
+)
 
-TOKEN = "555666:E2Etoken-e2eTOKEN_e2etokenE2ETOKEN12"
 
-
-@pytest.fixture
-async def api():
-    async with FakeBotAPI(token=TOKEN) as server:
-        yield server
-
-
-async def test_start_and_help_in_english_and_russian(api, tmp_path):
-    bot = await start_bot(api, tmp_path, TOKEN, LOG_LEVEL="DEBUG")
+async def test_start_and_help_in_english_and_russian(telegram, tmp_path):
+    bot = await start_bot(telegram, tmp_path, TOKEN, LOG_LEVEL="DEBUG")
     try:
-        api.push_update(api.make_message(100, "/start", first_name="Ann"))
-        call = await api.wait_for("sendMessage", lambda c: c["chat_id"] == 100)
+        telegram.push_update(telegram.make_message(100, "/start", first_name="Ann"))
+        call = await telegram.wait_for("sendMessage", lambda c: c["chat_id"] == 100)
         assert "Hi, Ann!" in call.text
-        api.push_update(api.make_message(101, "/help", language_code="ru"))
-        call = await api.wait_for("sendMessage", lambda c: c["chat_id"] == 101)
+        telegram.push_update(telegram.make_message(101, "/help", language_code="ru"))
+        call = await telegram.wait_for("sendMessage", lambda c: c["chat_id"] == 101)
         assert "Команды" in call.text and "/usage" in call.text
-        api.push_update(api.make_message(100, "/help"))
-        call = await api.wait_for(
+        telegram.push_update(telegram.make_message(100, "/help"))
+        call = await telegram.wait_for(
             "sendMessage", lambda c: c["chat_id"] == 100 and "Commands" in c.text
         )
         # The command menu is registered in English (default) and Russian.
-        menus = api.calls_of("setMyCommands")
+        menus = telegram.calls_of("setMyCommands")
         assert {c.get("language_code") for c in menus} == {None, "ru"}
         ru = next(c for c in menus if c.get("language_code") == "ru")
         assert any(cmd["command"] == "usage" for cmd in ru["commands"])
@@ -46,33 +46,33 @@ async def test_start_and_help_in_english_and_russian(api, tmp_path):
     assert "Traceback" not in bot.stderr
 
 
-async def test_flood_control_on_first_send_is_retried(api, tmp_path):
-    bot = await start_bot(api, tmp_path, TOKEN)
+async def test_flood_control_on_first_send_is_retried(telegram, tmp_path):
+    bot = await start_bot(telegram, tmp_path, TOKEN)
     try:
-        api.fail_next("sendMessage", retry_after=1)
-        api.push_update(api.make_message(200, "/start"))
-        call = await api.wait_for("sendMessage", lambda c: c["chat_id"] == 200, timeout=15)
+        telegram.fail_next("sendMessage", retry_after=1)
+        telegram.push_update(telegram.make_message(200, "/start"))
+        call = await telegram.wait_for("sendMessage", lambda c: c["chat_id"] == 200, timeout=15)
         assert "Hi" in call.text
-        attempts = api.calls_of("sendMessage", include_failed=True)
+        attempts = telegram.calls_of("sendMessage", include_failed=True)
         assert [a.status for a in attempts] == [429, 200]
         assert attempts[1].time - attempts[0].time >= 0.9
     finally:
         await bot.stop()
 
 
-async def test_data_survives_a_restart(api, tmp_path):
-    bot = await start_bot(api, tmp_path, TOKEN)
-    api.push_update(api.make_message(300, "/start", username="keeper"))
-    await api.wait_for("sendMessage", lambda c: c["chat_id"] == 300)
+async def test_data_survives_a_restart(telegram, tmp_path):
+    bot = await start_bot(telegram, tmp_path, TOKEN)
+    telegram.push_update(telegram.make_message(300, "/start", username="keeper"))
+    await telegram.wait_for("sendMessage", lambda c: c["chat_id"] == 300)
     assert await bot.stop() == 0
-    bot = await start_bot(api, tmp_path, TOKEN)
+    bot = await start_bot(telegram, tmp_path, TOKEN)
     try:
-        api.push_update(api.make_message(300, "/usage"))
-        call = await api.wait_for("sendMessage", lambda c: "usage today" in (c.text or ""))
+        telegram.push_update(telegram.make_message(300, "/usage"))
+        call = await telegram.wait_for("sendMessage", lambda c: "usage today" in (c.text or ""))
         assert "Free" in call.text
     finally:
         await bot.stop()
-    assert (tmp_path / "data" / "bot.sqlite3").exists()
+    assert (bot_db_path(tmp_path)).exists()
 
 
 @pytest.mark.parametrize(
@@ -85,8 +85,8 @@ async def test_data_survives_a_restart(api, tmp_path):
         ({"DATABASE_PATH": "/proc/visioncraft/bot.sqlite3"}, "DATABASE_PATH"),
     ],
 )
-async def test_bad_configuration_is_one_line_and_exit_2(api, tmp_path, env, needle):
-    proc = await Process("bot", bot_env(api.url, tmp_path, TOKEN, **env), tmp_path).start()
+async def test_bad_configuration_is_one_line_and_exit_2(telegram, tmp_path, env, needle):
+    proc = await Process("bot", bot_env(telegram.url, tmp_path, TOKEN, **env), tmp_path).start()
     code = await proc.wait()
     assert code == 2
     lines = [line for line in proc.stderr_lines if line.strip()]
@@ -95,21 +95,21 @@ async def test_bad_configuration_is_one_line_and_exit_2(api, tmp_path, env, need
     assert "Traceback" not in proc.stderr
 
 
-async def test_wrong_token_is_one_line_and_exit_2(api, tmp_path):
+async def test_wrong_token_is_one_line_and_exit_2(telegram, tmp_path):
     other = "555666:WRONGtoken-wrongTOKEN_wrongtokenWRONG1"
-    proc = await Process("bot", bot_env(api.url, tmp_path, other), tmp_path).start()
+    proc = await Process("bot", bot_env(telegram.url, tmp_path, other), tmp_path).start()
     assert await proc.wait() == 2
     assert "BOT_TOKEN: Telegram refused this token" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert other not in proc.stderr
 
 
-async def test_dotenv_file_is_read(api, tmp_path):
+async def test_dotenv_file_is_read(telegram, tmp_path):
     (tmp_path / ".env").write_text(
-        f"BOT_TOKEN={TOKEN}\nTELEGRAM_API_URL={api.url}\n"
+        f"BOT_TOKEN={TOKEN}\nTELEGRAM_API_URL={telegram.url}\n"
         f"DATABASE_PATH={tmp_path / 'envdb.sqlite3'}\n"
     )
-    env = bot_env(api.url, tmp_path, TOKEN)
+    env = bot_env(telegram.url, tmp_path, TOKEN)
     for name in ("BOT_TOKEN", "TELEGRAM_API_URL", "DATABASE_PATH"):
         env.pop(name)
     proc = await Process("bot", env, tmp_path).start()
@@ -120,40 +120,25 @@ async def test_dotenv_file_is_read(api, tmp_path):
         await proc.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def test_webhook_mode_checks_the_secret(api, tmp_path):
-    port = _free_port()
-    env = bot_env(
-        api.url,
-        tmp_path,
-        TOKEN,
-        WEBHOOK_URL="https://bot.example.org/tg/hook",
-        WEBHOOK_SECRET="s3cret-token",
-        PORT=str(port),
-    )
-    proc = await Process("bot", env, tmp_path).start()
+async def test_webhook_mode_checks_the_secret(telegram, tmp_path):
+    port = free_port()
+    proc = await start_webhook_bot(telegram, tmp_path, TOKEN, port)
     try:
-        call = await api.wait_for("setWebhook", timeout=90)
-        assert call["url"] == "https://bot.example.org/tg/hook"
-        assert call["secret_token"] == "s3cret-token"
-        await proc.wait_for_log("serving webhooks", timeout=90)
-        update = api.make_message(400, "/start")
+        call = await telegram.wait_for("setWebhook", timeout=90)
+        assert call["url"] == WEBHOOK_URL
+        assert call["secret_token"] == WEBHOOK_SECRET
+        update = telegram.make_message(400, "/start")
         url = f"http://127.0.0.1:{port}/tg/hook"
         async with aiohttp.ClientSession() as http:
             bad = {"X-Telegram-Bot-Api-Secret-Token": "wrong"}
             async with http.post(url, data=json.dumps(update), headers=bad) as resp:
                 assert resp.status == 401
-            good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+            good = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
             async with http.post(url, data=json.dumps(update), headers=good) as resp:
                 assert resp.status == 200
-        call = await api.wait_for("sendMessage", lambda c: c["chat_id"] == 400)
+        call = await telegram.wait_for("sendMessage", lambda c: c["chat_id"] == 400)
         assert "Hi" in call.text
-        assert not api.calls_of("getUpdates")
+        assert not telegram.calls_of("getUpdates")
     finally:
         assert await proc.stop() == 0
-    assert "s3cret-token" not in proc.stderr
+    assert WEBHOOK_SECRET not in proc.stderr

@@ -9,42 +9,26 @@ import re
 import openai
 import pytest
 
-from tests.e2e_helpers import start_bot
-from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.upstream import FakeUpstream
+from tests.conftest import TOKEN
+from tests.e2e_helpers import add_channel, start_bot
 from tests.gateway_helpers import OPERATOR_VC_KEY, sdk_client
 from tests.test_e2e_api import start_api
 
-TOKEN = "555888:E2Egateway-e2eTOKEN_e2etokenE2ETOKEN1"
 CH = -1001500000003
-CHANNEL = {"id": CH, "type": "channel", "title": "VC News", "username": "vc_news"}
 KEY_RE = re.compile(r"(vc_[A-Za-z0-9]{32,})")
 USER = 800
 MESSAGES = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-async def api():
-    async with FakeBotAPI(token=TOKEN, max_poll_timeout=1) as server:
-        server.chats["@vc_news"] = dict(CHANNEL)
-        server.chats[CH] = dict(CHANNEL)
-        yield server
-
-
-@pytest.fixture
-async def upstream():
-    async with FakeUpstream() as server:
-        server.reply = "Hello through both processes"
-        yield server
 
 
 def to(user_id: int, needle: str):
     return lambda c: c.get("chat_id") == user_id and needle in (c.text or "")
 
 
-async def test_key_from_the_bot_works_against_the_gateway(api, upstream, tmp_path):
-    api.chat_members[(CH, api.bot_id)] = "administrator"
-    api.chat_members[(CH, USER)] = "member"
+async def test_key_from_the_bot_works_against_the_gateway(telegram, upstream, tmp_path):
+    add_channel(telegram, CH)
+    upstream.reply = "Hello through both processes"
+    telegram.chat_members[(CH, telegram.bot_id)] = "administrator"
+    telegram.chat_members[(CH, USER)] = "member"
     shared = {
         "REQUIRED_CHANNEL": "@vc_news",
         "QUOTA_FREE_CHAT": "3",
@@ -53,31 +37,37 @@ async def test_key_from_the_bot_works_against_the_gateway(api, upstream, tmp_pat
         "VISIONCRAFT_API_KEY": OPERATOR_VC_KEY,
         "NEBULA_API_URL": f"{upstream.url}/v1",
     }
-    bot = await start_bot(api, tmp_path, TOKEN, **shared)
+    bot = await start_bot(telegram, tmp_path, TOKEN, **shared)
     gateway = None
     try:
         gateway, url = await start_api(tmp_path, upstream.url, **shared)
-        api.push_update(api.make_message(USER, "/key"))
-        call = await api.wait_for("sendMessage", to(USER, "vc_"), timeout=30)
+        telegram.push_update(telegram.make_message(USER, "/key"))
+        call = await telegram.wait_for("sendMessage", to(USER, "vc_"), timeout=30)
         key = KEY_RE.search(call.text).group(1)
 
         async with sdk_client(url, key) as client:
             reply = await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
             assert reply.choices[0].message.content == "Hello through both processes"
 
-            api.push_update(api.make_chat_member(CH, USER, "member", "left", chat_type="channel"))
-            await api.wait_for("sendMessage", to(USER, "switched off"), timeout=30)
+            telegram.push_update(
+                telegram.make_chat_member(CH, USER, "member", "left", chat_type="channel")
+            )
+            await telegram.wait_for("sendMessage", to(USER, "switched off"), timeout=30)
             with pytest.raises(openai.PermissionDeniedError) as left:
                 await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
             assert left.value.code == "not_subscribed" and "@vc_news" in left.value.message
 
-            api.push_update(api.make_chat_member(CH, USER, "left", "member", chat_type="channel"))
-            await api.wait_for("sendMessage", to(USER, "works again"), timeout=30)
+            telegram.push_update(
+                telegram.make_chat_member(CH, USER, "left", "member", chat_type="channel")
+            )
+            await telegram.wait_for("sendMessage", to(USER, "works again"), timeout=30)
             await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
 
             # The bot's chat spends the same budget: 2 API calls + 1 message = 3 of 3.
-            api.push_update(api.make_message(USER, "Hi bot"))
-            await api.wait_for("sendMessage", to(USER, "Hello through both processes"), timeout=30)
+            telegram.push_update(telegram.make_message(USER, "Hi bot"))
+            await telegram.wait_for(
+                "sendMessage", to(USER, "Hello through both processes"), timeout=30
+            )
             with pytest.raises(openai.PermissionDeniedError) as spent:
                 await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
             assert spent.value.code == "quota_exceeded"

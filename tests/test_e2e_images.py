@@ -10,8 +10,7 @@ import asyncio
 import sqlite3
 
 from tests.conftest import TOKEN
-from tests.e2e_helpers import start_bot
-from tests.fakes.bot_api import FakeBotAPI
+from tests.e2e_helpers import bot_db_path, start_bot
 from tests.fakes.upstream import PNG_SIGNATURE, FakeUpstream
 
 USER = 5150
@@ -31,73 +30,72 @@ def text_with(needle: str):
     return lambda call: needle in (call.get("text") or "")
 
 
-async def test_images_and_gifs_through_the_process(tmp_path):
-    # A short long-poll: FakeBotAPI records getUpdates when it returns, and start_bot waits
-    # for the first one (aiogram polls for 10 s at a time).
-    async with FakeBotAPI(token=TOKEN, max_poll_timeout=1) as api, FakeUpstream() as upstream:
-        proc = await start_bot(
-            api,
-            tmp_path,
-            TOKEN,
-            VISIONCRAFT_API_URL=upstream.url,
-            VISIONCRAFT_API_KEY=KEY,
-            GENERATION_CONCURRENCY="2",
+async def test_images_and_gifs_through_the_process(telegram, upstream, tmp_path):
+    proc = await start_bot(
+        telegram,
+        tmp_path,
+        TOKEN,
+        VISIONCRAFT_API_URL=upstream.url,
+        VISIONCRAFT_API_KEY=KEY,
+        GENERATION_CONCURRENCY="2",
+    )
+    try:
+        # a photo with its caption and buttons
+        telegram.push_update(
+            telegram.make_message(USER, "/image a red fox --steps 20 --size portrait")
         )
-        try:
-            # a photo with its caption and buttons
-            api.push_update(api.make_message(USER, "/image a red fox --steps 20 --size portrait"))
-            photo = await api.wait_for("sendPhoto", timeout=30)
-            assert photo.upload("photo").startswith(PNG_SIGNATURE)
-            assert "a red fox" in photo["caption"]
-            body = upstream.requests_to("/sd")[0].json_body
-            assert (body["token"], body["steps"], body["width"], body["height"]) == (
-                KEY,
-                20,
-                768,
-                1024,
-            )
-            assert any(c["action"] == "upload_photo" for c in api.calls_of("sendChatAction"))
-            buttons = [b for row in photo["reply_markup"]["inline_keyboard"] for b in row]
-            assert [b["text"] for b in buttons] == ["🔁 Again", "📄 Original"]
+        photo = await telegram.wait_for("sendPhoto", timeout=30)
+        assert photo.upload("photo").startswith(PNG_SIGNATURE)
+        assert "a red fox" in photo["caption"]
+        body = upstream.requests_to("/sd")[0].json_body
+        assert (body["token"], body["steps"], body["width"], body["height"]) == (
+            KEY,
+            20,
+            768,
+            1024,
+        )
+        assert any(c["action"] == "upload_photo" for c in telegram.calls_of("sendChatAction"))
+        buttons = [b for row in photo["reply_markup"]["inline_keyboard"] for b in row]
+        assert [b["text"] for b in buttons] == ["🔁 Again", "📄 Original"]
 
-            # the original, as a file with the same bytes
-            api.push_update(api.make_callback(USER, buttons[1]["callback_data"]))
-            document = await api.wait_for("sendDocument", timeout=20)
-            assert document.upload("document") == photo.upload("photo")
+        # the original, as a file with the same bytes
+        telegram.push_update(telegram.make_callback(USER, buttons[1]["callback_data"]))
+        document = await telegram.wait_for("sendDocument", timeout=20)
+        assert document.upload("document") == photo.upload("photo")
 
-            # a GIF
-            api.push_update(api.make_message(USER, "/gif a cat playing with yarn"))
-            animation = await api.wait_for("sendAnimation", timeout=20)
-            assert animation.upload("animation").startswith(b"GIF89a")
+        # a GIF
+        telegram.push_update(telegram.make_message(USER, "/gif a cat playing with yarn"))
+        animation = await telegram.wait_for("sendAnimation", timeout=20)
+        assert animation.upload("animation").startswith(b"GIF89a")
 
-            # a bad value: one line, nothing sent upstream
-            api.push_update(api.make_message(USER, "/image a fox --steps 99"))
-            await api.wait_for("sendMessage", text_with("must be a whole number from 1 to 35"))
-            assert len(upstream.requests_to("/sd")) == 1
+        # a bad value: one line, nothing sent upstream
+        telegram.push_update(telegram.make_message(USER, "/image a fox --steps 99"))
+        await telegram.wait_for("sendMessage", text_with("must be a whole number from 1 to 35"))
+        assert len(upstream.requests_to("/sd")) == 1
 
-            # the upstream answers 200 with JSON instead of an image
-            upstream.fail("/sd", 200, body={"error": "invalid token"}, times=1)
-            api.push_update(api.make_message(USER, "/image a fox"))
-            await api.wait_for("sendMessage", text_with("not a picture"), timeout=20)
+        # the upstream answers 200 with JSON instead of an image
+        upstream.fail("/sd", 200, body={"error": "invalid token"}, times=1)
+        telegram.push_update(telegram.make_message(USER, "/image a fox"))
+        await telegram.wait_for("sendMessage", text_with("not a picture"), timeout=20)
 
-            # /cancel during a generation
-            upstream.hang("/sd")
-            api.push_update(api.make_message(USER, "/image a slow fox"))
-            await arrived(upstream, "/sd", 3)
-            api.push_update(api.make_message(USER, "/cancel"))
-            await api.wait_for("sendMessage", text_with("Cancelled: image generation"))
+        # /cancel during a generation
+        upstream.hang("/sd")
+        telegram.push_update(telegram.make_message(USER, "/image a slow fox"))
+        await arrived(upstream, "/sd", 3)
+        telegram.push_update(telegram.make_message(USER, "/cancel"))
+        await telegram.wait_for("sendMessage", text_with("Cancelled: image generation"))
 
-            # SIGTERM during a generation: the user is told to resend
-            api.push_update(api.make_message(USER, "/image another slow fox"))
-            await arrived(upstream, "/sd", 4)
-            assert await proc.stop() == 0
-            assert any("bot is restarting" in text for text in api.sent_texts())
-            assert "Traceback" not in proc.stderr
-            assert "VisionCraft /sd answered 200 with unrecognised bytes" in proc.stderr
-            assert KEY not in proc.stderr
-        finally:
-            await proc.kill()
+        # SIGTERM during a generation: the user is told to resend
+        telegram.push_update(telegram.make_message(USER, "/image another slow fox"))
+        await arrived(upstream, "/sd", 4)
+        assert await proc.stop() == 0
+        assert any("bot is restarting" in text for text in telegram.sent_texts())
+        assert "Traceback" not in proc.stderr
+        assert "VisionCraft /sd answered 200 with unrecognised bytes" in proc.stderr
+        assert KEY not in proc.stderr
+    finally:
+        await proc.kill()
 
-    with sqlite3.connect(tmp_path / "data" / "bot.sqlite3") as conn:
+    with sqlite3.connect(bot_db_path(tmp_path)) as conn:
         used = dict(conn.execute("SELECT kind, used FROM usage_daily WHERE user_id = ?", (USER,)))
     assert used == {"image": 1, "gif": 1}

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from storage.db import Database
-from tests.e2e_helpers import start_bot
+from tests.conftest import TOKEN
+from tests.e2e_helpers import add_channel, bot_db_path, start_bot
 from tests.fakes.bot_api import FakeBotAPI
 from tests.key_helpers import verify_key
 
-TOKEN = "555777:E2Ekeys-e2eTOKEN_e2etokenE2ETOKEN12"
 CH = -1001500000002
-CHANNEL = {"id": CH, "type": "channel", "title": "VC News", "username": "vc_news"}
 KEY_RE = re.compile(r"<tg-spoiler><code>(vc_[A-Za-z0-9]{40})</code></tg-spoiler>")
-
-
-@pytest.fixture
-async def api():
-    async with FakeBotAPI(token=TOKEN, max_poll_timeout=1) as server:
-        server.chats["@vc_news"] = dict(CHANNEL)
-        server.chats[CH] = dict(CHANNEL)
-        yield server
 
 
 def to(user_id: int, needle: str):
@@ -30,43 +19,48 @@ def to(user_id: int, needle: str):
 
 
 async def open_db(tmp_path) -> Database:
-    return await Database(tmp_path / "data" / "bot.sqlite3").connect()
+    return await Database(bot_db_path(tmp_path)).connect()
 
 
-async def get_key(api: FakeBotAPI, user_id: int) -> str:
-    api.push_update(api.make_message(user_id, "/key"))
-    call = await api.wait_for("sendMessage", to(user_id, "<tg-spoiler>"), timeout=15)
+async def get_key(telegram: FakeBotAPI, user_id: int) -> str:
+    telegram.push_update(telegram.make_message(user_id, "/key"))
+    call = await telegram.wait_for("sendMessage", to(user_id, "<tg-spoiler>"), timeout=15)
     match = KEY_RE.search(call.text)
     assert match, call.text
     return match.group(1)
 
 
-async def test_key_follows_channel_membership_and_catches_up_after_a_restart(api, tmp_path):
-    api.chat_members[(CH, api.bot_id)] = "administrator"
-    api.chat_members[(CH, 500)] = "member"
-    api.chat_members[(CH, 600)] = "member"
-    bot = await start_bot(api, tmp_path, TOKEN, REQUIRED_CHANNEL="@vc_news")
+async def test_key_follows_channel_membership_and_catches_up_after_a_restart(telegram, tmp_path):
+    add_channel(telegram, CH)
+    telegram.chat_members[(CH, telegram.bot_id)] = "administrator"
+    telegram.chat_members[(CH, 500)] = "member"
+    telegram.chat_members[(CH, 600)] = "member"
+    bot = await start_bot(telegram, tmp_path, TOKEN, REQUIRED_CHANNEL="@vc_news")
     db = await open_db(tmp_path)
     try:
         await bot.wait_for_log("the bot is an administrator")
-        allowed = (await api.wait_for("getUpdates")).get("allowed_updates")
+        allowed = (await telegram.wait_for("getUpdates")).get("allowed_updates")
         assert "chat_member" in allowed and "message" in allowed
 
         # a non-member meets the gate
-        api.push_update(api.make_message(501, "/key"))
-        gate = await api.wait_for("sendMessage", to(501, "subscribers of @vc_news"))
+        telegram.push_update(telegram.make_message(501, "/key"))
+        gate = await telegram.wait_for("sendMessage", to(501, "subscribers of @vc_news"))
         assert gate["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://t.me/vc_news"
 
-        key = await get_key(api, 500)
-        leaver = await get_key(api, 600)
+        key = await get_key(telegram, 500)
+        leaver = await get_key(telegram, 600)
         assert (await verify_key(db, key)).user_id == 500
 
-        api.push_update(api.make_chat_member(CH, 500, "member", "left", chat_type="channel"))
-        await api.wait_for("sendMessage", to(500, "switched off"))
+        telegram.push_update(
+            telegram.make_chat_member(CH, 500, "member", "left", chat_type="channel")
+        )
+        await telegram.wait_for("sendMessage", to(500, "switched off"))
         assert await verify_key(db, key) is None
 
-        api.push_update(api.make_chat_member(CH, 500, "left", "member", chat_type="channel"))
-        await api.wait_for("sendMessage", to(500, "works again"))
+        telegram.push_update(
+            telegram.make_chat_member(CH, 500, "left", "member", chat_type="channel")
+        )
+        await telegram.wait_for("sendMessage", to(500, "works again"))
         assert (await verify_key(db, key)).user_id == 500
     finally:
         code = await bot.stop()
@@ -75,10 +69,10 @@ async def test_key_follows_channel_membership_and_catches_up_after_a_restart(api
     assert key not in bot.stderr and key[8:] not in bot.stderr
 
     # While the bot is down 600 leaves: no update will ever tell it.
-    api.chat_members[(CH, 600)] = "left"
+    telegram.chat_members[(CH, 600)] = "left"
     await db.execute("UPDATE api_keys SET checked_at = 0")  # last checked long ago
     bot = await start_bot(
-        api,
+        telegram,
         tmp_path,
         TOKEN,
         REQUIRED_CHANNEL="@vc_news",
@@ -86,10 +80,10 @@ async def test_key_follows_channel_membership_and_catches_up_after_a_restart(api
         KEY_RECHECK_INTERVAL="3600",
     )
     try:
-        await api.wait_for("sendMessage", to(600, "switched off"), timeout=15)
+        await telegram.wait_for("sendMessage", to(600, "switched off"), timeout=15)
         assert await verify_key(db, leaver) is None
         assert (await verify_key(db, key)).user_id == 500
-        assert not [c for c in api.calls_of("sendMessage") if to(500, "switched off")(c)][1:]
+        assert not [c for c in telegram.calls_of("sendMessage") if to(500, "switched off")(c)][1:]
     finally:
         await db.close()
         code = await bot.stop()
@@ -97,15 +91,16 @@ async def test_key_follows_channel_membership_and_catches_up_after_a_restart(api
     assert "Traceback" not in bot.stderr
 
 
-async def test_bot_not_admin_is_an_error_for_the_operator_only(api, tmp_path):
-    api.chat_members[(CH, 700)] = "member"
-    bot = await start_bot(api, tmp_path, TOKEN, REQUIRED_CHANNEL="@vc_news")
+async def test_bot_not_admin_is_an_error_for_the_operator_only(telegram, tmp_path):
+    add_channel(telegram, CH)
+    telegram.chat_members[(CH, 700)] = "member"
+    bot = await start_bot(telegram, tmp_path, TOKEN, REQUIRED_CHANNEL="@vc_news")
     try:
         await bot.wait_for_log("not an administrator")
         line = next(s for s in bot.stderr_lines if "not an administrator" in s)
         assert " ERROR " in line and "@vc_news" in line
-        api.push_update(api.make_message(700, "/key"))
-        await api.wait_for("sendMessage", to(700, "temporarily unavailable"))
+        telegram.push_update(telegram.make_message(700, "/key"))
+        await telegram.wait_for("sendMessage", to(700, "temporarily unavailable"))
         assert bot.proc.returncode is None
     finally:
         code = await bot.stop()

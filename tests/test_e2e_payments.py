@@ -4,70 +4,52 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
-
 from bot.services import clock
 from bot.services.payments import PaymentService
 from storage.db import Database
-from tests.conftest import make_settings
-from tests.e2e_helpers import start_bot
-from tests.fakes.bot_api import FakeBotAPI
+from tests.conftest import TOKEN, make_settings
+from tests.e2e_helpers import bot_db_path, db_rows, start_bot
 
-TOKEN = "555777:E2Epay-e2eTOKEN_e2etokenE2ETOKEN1234"
 USER = 700
 ADMIN = 900
-
-
-@pytest.fixture
-async def api():
-    async with FakeBotAPI(token=TOKEN) as server:
-        yield server
-
-
-def db_rows(tmp_path, sql):
-    con = sqlite3.connect(tmp_path / "data" / "bot.sqlite3")
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def receipt_for(charge):
     return lambda c: c["chat_id"] == USER and f"<code>{charge}</code>" in (c.text or "")
 
 
-async def test_purchase_twice_delivered_credits_once_and_survives_a_restart(api, tmp_path):
-    bot = await start_bot(api, tmp_path, TOKEN)
+async def test_purchase_twice_delivered_credits_once_and_survives_a_restart(telegram, tmp_path):
+    bot = await start_bot(telegram, tmp_path, TOKEN)
     try:
-        api.push_update(api.make_message(USER, "/premium"))
-        screen = await api.wait_for("sendMessage", lambda c: c["chat_id"] == USER)
+        telegram.push_update(telegram.make_message(USER, "/premium"))
+        screen = await telegram.wait_for("sendMessage", lambda c: c["chat_id"] == USER)
         datas = [
             b["callback_data"] for row in screen["reply_markup"]["inline_keyboard"] for b in row
         ]
         assert "prem:buy:tier1" in datas
 
-        api.push_update(api.make_callback(USER, "prem:buy:tier1"))
-        invoice = await api.wait_for("sendInvoice")
+        telegram.push_update(telegram.make_callback(USER, "prem:buy:tier1"))
+        invoice = await telegram.wait_for("sendInvoice")
         # aiogram's HTTP session leaves empty fields out: provider_token "" is not sent at all,
         # which Telegram accepts for Stars (the handler test checks the method's field).
         assert invoice["currency"] == "XTR" and invoice.get("provider_token", "") == ""
         assert [p["amount"] for p in invoice["prices"]] == [500]
 
-        api.push_update(api.make_pre_checkout(USER, invoice["payload"], 500))
-        answer = await api.wait_for("answerPreCheckoutQuery")
+        telegram.push_update(telegram.make_pre_checkout(USER, invoice["payload"], 500))
+        answer = await telegram.wait_for("answerPreCheckoutQuery")
         assert answer["ok"] is True
 
-        payment = api.make_successful_payment(USER, invoice["payload"], 500, "e2e-charge")
-        api.push_update(payment)
-        first = await api.wait_for("sendMessage", receipt_for("e2e-charge"))
+        payment = telegram.make_successful_payment(USER, invoice["payload"], 500, "e2e-charge")
+        telegram.push_update(payment)
+        first = await telegram.wait_for("sendMessage", receipt_for("e2e-charge"))
         assert "Payment received" in first.text and "Tier 1 is active until" in first.text
         # Telegram delivers the same payment again (e.g. the offset was not confirmed).
-        api.push_update({k: v for k, v in payment.items() if k != "update_id"})
-        receipts = await api.wait_for("sendMessage", receipt_for("e2e-charge"), count=2)
+        telegram.push_update({k: v for k, v in payment.items() if k != "update_id"})
+        receipts = await telegram.wait_for("sendMessage", receipt_for("e2e-charge"), count=2)
         assert receipts[0].text == receipts[1].text
 
-        api.push_update(api.make_message(USER, "/usage"))
-        usage = await api.wait_for("sendMessage", lambda c: "usage today" in (c.text or ""))
+        telegram.push_update(telegram.make_message(USER, "/usage"))
+        usage = await telegram.wait_for("sendMessage", lambda c: "usage today" in (c.text or ""))
         assert "Tier: <b>Tier 1</b> until" in usage.text
     finally:
         assert await bot.stop() == 0
@@ -79,7 +61,7 @@ async def test_purchase_twice_delivered_credits_once_and_survives_a_restart(api,
     # The bot dies after recording a second payment, before crediting it, and in the middle
     # of an admin's broadcast.
     await record_without_credit(tmp_path, "tier2", "left-over")
-    con = sqlite3.connect(tmp_path / "data" / "bot.sqlite3")
+    con = sqlite3.connect(bot_db_path(tmp_path))
     con.execute(
         "INSERT INTO broadcasts (admin_id, text, created_at) VALUES (?, 'news <b>x</b>', 0)",
         (ADMIN,),
@@ -87,29 +69,31 @@ async def test_purchase_twice_delivered_credits_once_and_survives_a_restart(api,
     con.commit()
     con.close()
 
-    bot = await start_bot(api, tmp_path, TOKEN, ADMIN_IDS=str(ADMIN))
+    bot = await start_bot(telegram, tmp_path, TOKEN, ADMIN_IDS=str(ADMIN))
     try:
-        await api.wait_for(
+        await telegram.wait_for(
             "sendMessage", lambda c: c["chat_id"] == USER and c.text == "news <b>x</b>"
         )
-        done = await api.wait_for(
+        done = await telegram.wait_for(
             "sendMessage", lambda c: "Broadcast #1 finished" in (c.text or "")
         )
         assert done["chat_id"] == ADMIN
-        resumed = [c.text for c in api.calls_of("sendMessage") if c["chat_id"] == ADMIN]
+        resumed = [c.text for c in telegram.calls_of("sendMessage") if c["chat_id"] == ADMIN]
         assert "resumed after a restart" in resumed[0]
-        scopes = [c["scope"] for c in api.calls_of("setMyCommands") if "scope" in c.params]
+        scopes = [c["scope"] for c in telegram.calls_of("setMyCommands") if "scope" in c.params]
         assert {"type": "chat", "chat_id": ADMIN} in scopes
-        receipt = await api.wait_for("sendMessage", receipt_for("left-over"))
+        receipt = await telegram.wait_for("sendMessage", receipt_for("left-over"))
         assert "Payment received" in receipt.text and "Tier 2 is active until" in receipt.text
         assert "payment left-over was left uncredited: credited now" in bot.stderr
-        api.push_update(api.make_message(USER, "/usage"))
-        usages = await api.wait_for(
+        telegram.push_update(telegram.make_message(USER, "/usage"))
+        usages = await telegram.wait_for(
             "sendMessage", lambda c: "usage today" in (c.text or ""), count=2
         )
         assert "Tier: <b>Tier 2</b> until" in usages[-1].text
         # Nothing was credited or sent twice for the first payment.
-        first_receipts = [c for c in api.calls_of("sendMessage") if receipt_for("e2e-charge")(c)]
+        first_receipts = [
+            c for c in telegram.calls_of("sendMessage") if receipt_for("e2e-charge")(c)
+        ]
         assert len(first_receipts) == 2
     finally:
         assert await bot.stop() == 0
@@ -120,7 +104,7 @@ async def test_purchase_twice_delivered_credits_once_and_survives_a_restart(api,
 
 
 async def record_without_credit(tmp_path, tier: str, charge_id: str) -> None:
-    settings = make_settings(tmp_path, DATABASE_PATH=str(tmp_path / "data" / "bot.sqlite3"))
+    settings = make_settings(tmp_path, DATABASE_PATH=str(bot_db_path(tmp_path)))
     db = await Database(settings.database_path).connect()
     try:
         service = PaymentService(db, settings)

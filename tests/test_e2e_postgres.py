@@ -9,22 +9,17 @@ import asyncio
 import re
 
 import httpx
-import pytest
 
 from bot.config import Settings
 from bot.services.payments import PaymentService
 from storage.postgres import PgDatabase
-from tests.conftest import make_settings
-from tests.e2e_helpers import Process, start_bot
-from tests.fakes.bot_api import FakeBotAPI
-from tests.fakes.upstream import FakeUpstream
+from tests.conftest import TOKEN, make_settings
+from tests.e2e_helpers import Process, add_channel, start_bot
 from tests.gateway_helpers import seed_key, used_today
 from tests.pg_helpers import empty_database
 from tests.test_e2e_api import start_api
 
-TOKEN = "555999:E2Epostgres-e2eTOKEN_e2etokenE2ETOKEN1"
 CH = -1001500000009
-CHANNEL = {"id": CH, "type": "channel", "title": "VC News", "username": "vc_news"}
 SPENDER = 900  # spends the daily quota through three gateways
 LEAVER = 901  # leaves the channel: the bot switches the key off
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -32,24 +27,11 @@ QUOTA = 40
 REQUESTS = 1000
 
 
-@pytest.fixture
-async def telegram():
-    async with FakeBotAPI(token=TOKEN, max_poll_timeout=1) as server:
-        server.chats["@vc_news"] = dict(CHANNEL)
-        server.chats[CH] = dict(CHANNEL)
-        yield server
-
-
-@pytest.fixture
-async def upstream():
-    async with FakeUpstream() as server:
-        server.reply = "from PostgreSQL"
-        yield server
-
-
 async def test_three_gateways_and_the_bot_share_one_database_exactly(
     pg_url, telegram, upstream, tmp_path
 ):
+    add_channel(telegram, CH)
+    upstream.reply = "from PostgreSQL"
     db = await empty_database(pg_url)
     spender_key = await seed_key(db, SPENDER)
     leaver_key = await seed_key(db, LEAVER)

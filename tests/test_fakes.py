@@ -263,6 +263,8 @@ async def test_session_members_files_overrides_and_edits() -> None:
 
 
 # =============================================================================== FakeBotAPI
+# Not conftest's ``telegram``: these tests check the fake's long polling itself, uncapped (one
+# of them sets a cap and clears it again).
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotAPI]:
     async with FakeBotAPI(token=TOKEN) as server:

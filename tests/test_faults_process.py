@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 from bot.texts import Translator
+from tests.conftest import FAKE_POLL_SECONDS, TOKEN
 from tests.e2e_helpers import Process, start_bot
 from tests.fakes.bot_api import Call, FakeBotAPI
 from tests.fakes.upstream import FakeUpstream
@@ -27,7 +28,6 @@ from tests.fault_helpers import Lock
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-TOKEN = "314159:FAULTStoken-faultsTOKEN_faultstoken1"
 KEY = "vc-operator-key-faults-0123456789"
 CHAT = "/v1/chat/completions"
 PAYER, DRAWER, TALKER = 7001, 7002, 7003
@@ -70,8 +70,10 @@ class World:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory) -> AsyncIterator[World]:
+    # Its own fake, built like conftest's ``telegram``: that one lives for one test, this one
+    # for the whole module (the bot's two runs span the tests).
     async with (
-        FakeBotAPI(token=TOKEN, max_poll_timeout=0.5) as api,
+        FakeBotAPI(token=TOKEN, max_poll_timeout=FAKE_POLL_SECONDS) as api,
         FakeUpstream() as upstream,
     ):
         env = {

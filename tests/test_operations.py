@@ -18,12 +18,11 @@ from bot.logs import log_user_id, setup_logging
 from bot.metrics import metrics_allowed, sql_operation
 from bot.services import stats_chart
 from storage.db import Database
-from tests.e2e_helpers import ROOT, Process, bot_env
-from tests.fakes.bot_api import FakeBotAPI
-from tests.test_e2e_api import free_port, start_api
+from tests.conftest import TOKEN
+from tests.e2e_helpers import ROOT, Process, bot_env, free_port, start_bot, start_webhook_bot
+from tests.test_e2e_api import start_api
 from tests.test_startup_refusals import assert_one_line, run_front
 
-TOKEN = "555666:E2Etoken-e2eTOKEN_e2etokenE2ETOKEN12"
 METRICS_TOKEN = "metrics-Token_0123456789abcdef"
 ADMIN = 777
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -284,46 +283,43 @@ def _metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-async def test_bot_metrics_health_json_logs_and_the_stats_chart(tmp_path):
+async def test_bot_metrics_health_json_logs_and_the_stats_chart(telegram, tmp_path):
     port = free_port()
-    async with FakeBotAPI(token=TOKEN) as api:
-        env = bot_env(
-            api.url,
-            tmp_path,
-            TOKEN,
-            BOT_HTTP_PORT=str(port),
-            METRICS_TOKEN=METRICS_TOKEN,
-            LOG_FORMAT="json",
-            ADMIN_IDS=str(ADMIN),
-        )
-        proc = await Process("bot", env, tmp_path).start()
-        try:
-            await proc.wait_for_log("Run polling", timeout=90)
-            api.push_update(api.make_message(ADMIN, "/start"))
-            await api.wait_for("sendMessage", lambda c: c["chat_id"] == ADMIN)
-            api.push_update(api.make_message(ADMIN, "/stats"))
-            photo = await api.wait_for("sendPhoto", lambda c: c["chat_id"] == ADMIN, timeout=60)
-            upload = photo.upload("photo")
-            assert upload is not None and upload.startswith(PNG)
-            assert any("Statistics" in (c.text or "") for c in api.calls_of("sendMessage"))
+    proc = await start_bot(
+        telegram,
+        tmp_path,
+        TOKEN,
+        BOT_HTTP_PORT=str(port),
+        METRICS_TOKEN=METRICS_TOKEN,
+        LOG_FORMAT="json",
+        ADMIN_IDS=str(ADMIN),
+    )
+    try:
+        telegram.push_update(telegram.make_message(ADMIN, "/start"))
+        await telegram.wait_for("sendMessage", lambda c: c["chat_id"] == ADMIN)
+        telegram.push_update(telegram.make_message(ADMIN, "/stats"))
+        photo = await telegram.wait_for("sendPhoto", lambda c: c["chat_id"] == ADMIN, timeout=60)
+        upload = photo.upload("photo")
+        assert upload is not None and upload.startswith(PNG)
+        assert any("Statistics" in (c.text or "") for c in telegram.calls_of("sendMessage"))
 
-            base = f"http://127.0.0.1:{port}"
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"{base}/health") as resp:
-                    assert resp.status == 200
-                    assert (await resp.json())["status"] == "ok"
-                async with http.get(f"{base}/metrics") as resp:
-                    assert resp.status == 404  # a token is set: loopback is not enough
-                bad = {"Authorization": "Bearer wrong-token-0123456789"}
-                async with http.get(f"{base}/metrics", headers=bad) as resp:
-                    assert resp.status == 404
-                good = {"Authorization": f"Bearer {METRICS_TOKEN}"}
-                async with http.get(f"{base}/metrics", headers=good) as resp:
-                    assert resp.status == 200
-                    assert resp.headers["Content-Type"].startswith("text/plain")
-                    text = await resp.text()
-        finally:
-            code = await proc.stop()
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/health") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["status"] == "ok"
+            async with http.get(f"{base}/metrics") as resp:
+                assert resp.status == 404  # a token is set: loopback is not enough
+            bad = {"Authorization": "Bearer wrong-token-0123456789"}
+            async with http.get(f"{base}/metrics", headers=bad) as resp:
+                assert resp.status == 404
+            good = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+            async with http.get(f"{base}/metrics", headers=good) as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"].startswith("text/plain")
+                text = await resp.text()
+    finally:
+        code = await proc.stop()
     assert code == 0
     assert _metric(text, "bot_updates_total", type="message") >= 2
     assert _metric(text, "db_statement_seconds_count", operation="select") > 0
@@ -338,58 +334,45 @@ async def test_bot_metrics_health_json_logs_and_the_stats_chart(tmp_path):
     assert TOKEN not in proc.stderr and METRICS_TOKEN not in proc.stderr
 
 
-async def test_bot_without_bot_http_port_serves_nothing_extra(tmp_path):
+async def test_bot_without_bot_http_port_serves_nothing_extra(telegram, tmp_path):
     # BOT_HTTP_PORT unset: no listener appears (the port stays free).
-    async with FakeBotAPI(token=TOKEN) as api:
-        port = free_port()
-        proc = await Process("bot", bot_env(api.url, tmp_path, TOKEN), tmp_path).start()
-        try:
-            await proc.wait_for_log("Run polling", timeout=90)
-            async with aiohttp.ClientSession() as http:
-                with pytest.raises(aiohttp.ClientConnectionError):
-                    await http.get(f"http://127.0.0.1:{port}/health")
-        finally:
-            assert await proc.stop() == 0
+    port = free_port()
+    proc = await start_bot(telegram, tmp_path, TOKEN)
+    try:
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await http.get(f"http://127.0.0.1:{port}/health")
+    finally:
+        assert await proc.stop() == 0
 
 
-async def test_bot_http_port_in_use_is_one_line_and_exit_2(tmp_path):
+async def test_bot_http_port_in_use_is_one_line_and_exit_2(telegram, tmp_path):
     import socket
 
-    async with FakeBotAPI(token=TOKEN) as api:
-        with socket.socket() as busy:
-            busy.bind(("0.0.0.0", 0))
-            busy.listen()
-            port = busy.getsockname()[1]
-            env = bot_env(api.url, tmp_path, TOKEN, BOT_HTTP_PORT=str(port))
-            proc = await Process("bot", env, tmp_path).start()
-            code = await proc.wait(90)
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = bot_env(telegram.url, tmp_path, TOKEN, BOT_HTTP_PORT=str(port))
+        proc = await Process("bot", env, tmp_path).start()
+        code = await proc.wait(90)
     assert code == 2
     assert f"error: BOT_HTTP_PORT: cannot listen on {port}" in proc.stderr
 
 
-async def test_webhook_server_answers_health_and_metrics(tmp_path):
+async def test_webhook_server_answers_health_and_metrics(telegram, tmp_path):
     port = free_port()
-    async with FakeBotAPI(token=TOKEN) as api:
-        env = bot_env(
-            api.url,
-            tmp_path,
-            TOKEN,
-            WEBHOOK_URL="https://bot.example.org/tg/hook",
-            WEBHOOK_SECRET="s3cret-token",
-            PORT=str(port),
-        )
-        proc = await Process("bot", env, tmp_path).start()
-        try:
-            await proc.wait_for_log("serving webhooks", timeout=90)
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"http://127.0.0.1:{port}/health") as resp:
-                    assert resp.status == 200
-                # No METRICS_TOKEN: a loopback client is let in.
-                async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                    assert resp.status == 200
-                    assert "bot_updates_total" in await resp.text()
-        finally:
-            assert await proc.stop() == 0
+    proc = await start_webhook_bot(telegram, tmp_path, TOKEN, port)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/health") as resp:
+                assert resp.status == 200
+            # No METRICS_TOKEN: a loopback client is let in.
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                assert resp.status == 200
+                assert "bot_updates_total" in await resp.text()
+    finally:
+        assert await proc.stop() == 0
 
 
 async def test_api_metrics_by_loopback_and_json_lines(tmp_path, upstream):

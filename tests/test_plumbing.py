@@ -47,6 +47,8 @@ class TypedFakeAPI(FakeBotAPI):
         return await super()._read_request(request)
 
 
+# Not conftest's ``telegram``: one test reads the Content-Type of each request, which only
+# this subclass records.
 @pytest.fixture
 async def api():
     async with TypedFakeAPI(token=TOKEN) as server:

@@ -13,19 +13,13 @@ from aiogram.types import LabeledPrice
 
 from bot.factory import create_bot
 from handlers.middlewares.retry import RetryAfterMiddleware, repeatable_on_server_error
-from tests.conftest import TOKEN, make_settings
+from tests.conftest import make_settings
 from tests.fakes.bot_api import FakeBotAPI
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI(token=TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(api: FakeBotAPI, tmp_path) -> AsyncIterator[Bot]:
-    bot = create_bot(make_settings(tmp_path, TELEGRAM_API_URL=api.url))
+async def bot(telegram: FakeBotAPI, tmp_path) -> AsyncIterator[Bot]:
+    bot = create_bot(make_settings(tmp_path, TELEGRAM_API_URL=telegram.url))
     for mw in bot.session.middleware:
         if isinstance(mw, RetryAfterMiddleware):
             mw.server_error_delay = 0.0  # no waiting in tests; the count is what matters
@@ -35,49 +29,51 @@ async def bot(api: FakeBotAPI, tmp_path) -> AsyncIterator[Bot]:
         await bot.session.close()
 
 
-def attempts(api: FakeBotAPI, method: str) -> int:
-    return len(api.calls_of(method, include_failed=True))
+def attempts(telegram: FakeBotAPI, method: str) -> int:
+    return len(telegram.calls_of(method, include_failed=True))
 
 
-async def test_a_send_that_fails_with_5xx_is_made_once(api: FakeBotAPI, bot: Bot) -> None:
-    api.fail_next("sendMessage", status=502)
+async def test_a_send_that_fails_with_5xx_is_made_once(telegram: FakeBotAPI, bot: Bot) -> None:
+    telegram.fail_next("sendMessage", status=502)
     with pytest.raises(TelegramServerError):
         await bot.send_message(71, "hello")
-    assert attempts(api, "sendMessage") == 1
-    assert api.sent_texts() == []
+    assert attempts(telegram, "sendMessage") == 1
+    assert telegram.sent_texts() == []
 
 
-async def test_an_invoice_and_a_refund_are_not_repeated_on_5xx(api: FakeBotAPI, bot: Bot) -> None:
-    api.fail_next("sendInvoice", status=500)
+async def test_an_invoice_and_a_refund_are_not_repeated_on_5xx(
+    telegram: FakeBotAPI, bot: Bot
+) -> None:
+    telegram.fail_next("sendInvoice", status=500)
     with pytest.raises(TelegramServerError):
         await bot.send_invoice(
             71, "t", "d", "p", currency="XTR", prices=[LabeledPrice(label="x", amount=1)]
         )
-    api.fail_next("refundStarPayment", status=500)
+    telegram.fail_next("refundStarPayment", status=500)
     with pytest.raises(TelegramServerError):
         await bot.refund_star_payment(user_id=71, telegram_payment_charge_id="ch-1")
-    assert attempts(api, "sendInvoice") == 1
-    assert attempts(api, "refundStarPayment") == 1
+    assert attempts(telegram, "sendInvoice") == 1
+    assert attempts(telegram, "refundStarPayment") == 1
 
 
-async def test_an_edit_a_read_and_a_chat_action_are_retried(api: FakeBotAPI, bot: Bot) -> None:
+async def test_an_edit_a_read_and_a_chat_action_are_retried(telegram: FakeBotAPI, bot: Bot) -> None:
     sent = await bot.send_message(72, "first")
-    api.fail_next("editMessageText", status=502)
+    telegram.fail_next("editMessageText", status=502)
     await bot.edit_message_text("second", chat_id=72, message_id=sent.message_id)
-    assert attempts(api, "editMessageText") == 2
-    api.fail_next("getMe", status=500)
-    assert (await bot.get_me()).id == api.bot_id
-    assert attempts(api, "getMe") == 2
-    api.fail_next("sendChatAction", status=503)
+    assert attempts(telegram, "editMessageText") == 2
+    telegram.fail_next("getMe", status=500)
+    assert (await bot.get_me()).id == telegram.bot_id
+    assert attempts(telegram, "getMe") == 2
+    telegram.fail_next("sendChatAction", status=503)
     assert await bot.send_chat_action(72, "typing") is True
-    assert attempts(api, "sendChatAction") == 2
+    assert attempts(telegram, "sendChatAction") == 2
 
 
-async def test_flood_control_is_still_waited_out_for_a_send(api: FakeBotAPI, bot: Bot) -> None:
-    api.fail_next("sendMessage", retry_after=1)
+async def test_flood_control_is_still_waited_out_for_a_send(telegram: FakeBotAPI, bot: Bot) -> None:
+    telegram.fail_next("sendMessage", retry_after=1)
     await bot.send_message(73, "after the wait")
-    assert attempts(api, "sendMessage") == 2
-    assert api.sent_texts() == ["after the wait"]
+    assert attempts(telegram, "sendMessage") == 2
+    assert telegram.sent_texts() == ["after the wait"]
 
 
 async def test_a_5xx_that_persists_on_a_read_gives_up() -> None:
