@@ -213,44 +213,34 @@ async def test_the_chart_is_a_png(db):
     assert png.startswith(PNG) and len(png) > 10_000
 
 
-def test_without_redis_url_neither_process_loads_redis():
+def _loaded_after(statements: str, package: str) -> bool:
+    """Whether ``package`` is in ``sys.modules`` of a fresh interpreter once ``statements``
+    (Python, one line) ran there."""
     probe = (
-        "import sys, bot.app, bot.factory, handlers, api.server, api.ratelimit, "
-        "bot.services.quota; print(any(m.split('.')[0] == 'redis' for m in sys.modules))"
+        f"import sys; {statements}; print(any(m.split('.')[0] == {package!r} for m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     )
-    assert done.stdout.strip() == "False"
+    return done.stdout.strip() == "True"
+
+
+def test_without_redis_url_neither_process_loads_redis():
+    both = "import bot.app, bot.factory, handlers, api.server, api.ratelimit, bot.services.quota"
+    assert not _loaded_after(both, "redis")
     # ...and the probe would notice it: making a client loads it.
-    loads = probe.replace(
-        "bot.services.quota;",
-        "bot.services.quota, bot.shared_limits as s; s.create_client('redis://127.0.0.1:1/0');",
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", loads], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert done.stdout.strip() == "True"
+    client = "import bot.shared_limits as s; s.create_client('redis://127.0.0.1:1/0')"
+    assert _loaded_after(f"{both}; {client}", "redis")
 
 
 def test_importing_the_bot_and_the_api_does_not_load_matplotlib():
-    probe = (
-        "import sys, bot.app, bot.factory, handlers, handlers.admin, bot.services.stats_chart, "
-        "api.server; print(any(m.split('.')[0] == 'matplotlib' for m in sys.modules))"
+    both = (
+        "import bot.app, bot.factory, handlers, handlers.admin, bot.services.stats_chart, "
+        "api.server"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert done.stdout.strip() == "False"
+    assert not _loaded_after(both, "matplotlib")
     # ...and the probe would notice it.
-    done = subprocess.run(
-        [sys.executable, "-c", probe.replace("api.server;", "api.server, matplotlib;")],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    assert done.stdout.strip() == "True"
+    assert _loaded_after(f"{both}, matplotlib", "matplotlib")
 
 
 # -- through the processes -------------------------------------------------------------------
