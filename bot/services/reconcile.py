@@ -25,6 +25,7 @@ from bot.services import clock
 from bot.services.keys import Change, KeyService
 from bot.services.messenger import DeliveryError, Messenger, RecipientGone
 from bot.services.subscription import Channel, Membership, MembershipUnavailable
+from bot.services.tasks import cancel
 from bot.texts import Translator
 
 logger = logging.getLogger(__name__)
@@ -103,9 +104,7 @@ class KeyReconciler:
         try:
             await asyncio.wait_for(asyncio.shield(task), grace)
         except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel(task)
 
     async def announce(self) -> int:
         """Log what the re-check will do; a WARNING when it can't keep up. Returns the number

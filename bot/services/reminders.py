@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 
 from bot.render import duration, tier_name, utc_datetime
 from bot.services import clock
 from bot.services.messenger import DeliveryError, Messenger, PremiumOffer, RecipientGone
+from bot.services.tasks import cancel
 from bot.texts import Translator
 from storage import admin as admin_repo
 from storage import tiers as tiers_repo
@@ -73,10 +73,7 @@ class Reminders:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def _loop(self, messenger: Messenger) -> None:
         while True:

@@ -12,10 +12,10 @@ left one (up to ``longest``) and back to ``interval`` once none is left.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from bot.services.payments import EditCall, PaymentService
+from bot.services.tasks import cancel
 
 logger = logging.getLogger("bot.renewal_stops")
 
@@ -53,10 +53,7 @@ class RenewalStops:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def _loop(self) -> None:
         backoff = self.interval

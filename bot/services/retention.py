@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.services import clock
+from bot.services.tasks import cancel
 from storage import retention as repo
 from storage.db import Database
 
@@ -139,10 +140,7 @@ class Retention:
     async def stop(self) -> None:
         self._stop.set()
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def _loop(self) -> None:
         while not self._stop.is_set():
