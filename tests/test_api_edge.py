@@ -342,6 +342,10 @@ async def test_waiting_too_long_for_room_in_the_body_budget_is_a_503(tmp_path, u
             f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
             "Content-Type: application/json\r\nContent-Length: 40000000\r\n\r\n{".encode(),
         )
+        bodies = gw.app[GATEWAY].bodies
+        async with asyncio.timeout(5):  # the slow upload has its room before anyone else asks
+            while bodies.free:
+                await asyncio.sleep(0.01)
 
         async def trickle():  # a byte well within each API_CLIENT_TIMEOUT: the slot stays held
             for _ in range(20):
