@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,6 +28,14 @@ TOKEN = "123456:TESTTOKENtesttokenTESTTOKENtesttoken12"
 for _name in list(os.environ):
     if _name in {"BOT_TOKEN", "TELEGRAM_API_URL", "DATABASE_PATH", "REQUIRED_CHANNEL"}:
         del os.environ[_name]
+
+
+async def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> None:  # noqa: ASYNC109
+    """Poll ``condition`` (state of a fake or of the code under test) until it is true; the
+    bound only turns a hang into a failure, nothing is timed."""
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 - polling state that has no event to wait on
+            await asyncio.sleep(0.005)
 
 
 def make_settings(tmp_path: Path, **env: str) -> Settings:

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tests.gateway_helpers import OPERATOR_VC_KEY
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Variables of the contract: never inherited from the developer's shell or .env.
@@ -189,6 +191,32 @@ async def start_webhook_bot(api, tmp_path: Path, token: str, port: int, **extra:
         **extra,
     )
     return await _start_until_logged(Process("bot", env, tmp_path), "serving webhooks")
+
+
+def api_env(tmp_path: Path, upstream_url: str, port: int, **extra: str) -> dict[str, str]:
+    """The environment of ``python -m api`` on ``port`` against the fake upstream at
+    ``upstream_url``, sharing the SQLite file of a bot started in ``tmp_path``."""
+    env = {
+        "DATABASE_PATH": str(bot_db_path(tmp_path)),
+        "VISIONCRAFT_API_URL": upstream_url,
+        "VISIONCRAFT_API_KEY": OPERATOR_VC_KEY,
+        "NEBULA_API_URL": f"{upstream_url}/v1",
+        "API_HOST": "127.0.0.1",
+        "API_PORT": str(port),
+        "LOG_LEVEL": "INFO",
+        "SHUTDOWN_TIMEOUT": "5",
+    }
+    env.update(extra)
+    return env
+
+
+async def start_api(tmp_path: Path, upstream_url: str, **extra: str) -> tuple[Process, str]:
+    """Start ``python -m api`` on a free port and wait until it listens; returns the process
+    and its base URL."""
+    port = free_port()
+    proc = Process("api", api_env(tmp_path, upstream_url, port, **extra), tmp_path)
+    await _start_until_logged(proc, "gateway listening")
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ from api.app import GATEWAY
 from api.budget import BodyBudget
 from api.errors import ApiError
 from api.validation import check_chat, encode_json, parse_json, upstream_body
+from tests.conftest import wait_until
 from tests.gateway_helpers import (
     VC_MODEL,
     http_client,
@@ -343,9 +344,7 @@ async def test_waiting_too_long_for_room_in_the_body_budget_is_a_503(tmp_path, u
             "Content-Type: application/json\r\nContent-Length: 40000000\r\n\r\n{".encode(),
         )
         bodies = gw.app[GATEWAY].bodies
-        async with asyncio.timeout(5):  # the slow upload has its room before anyone else asks
-            while bodies.free:
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: not bodies.free)  # the slow upload has its room: all of it
 
         async def trickle():  # a byte well within each API_CLIENT_TIMEOUT: the slot stays held
             for _ in range(20):

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage.db import Database
-from tests.e2e_helpers import ROOT, clean_env
-from tests.test_e2e_api import start_api
+from tests.e2e_helpers import ROOT, clean_env, start_api
 
 # Inserts rows two at a time, each pair in one transaction: any consistent copy of the table
 # holds an even number of rows.

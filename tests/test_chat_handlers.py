@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from aiogram.methods import (
 )
 
 from bot.clients.openai_compat import RetryPolicy
+from tests.conftest import wait_until
 from tests.fakes.telegram_rules import parse_html
 from tests.fakes.upstream import make_png
 from tests.harness import Harness, harness
@@ -28,13 +28,6 @@ from tests.llm_mock import Gated, MockLLM, broken_after, garbage
 
 GROUP = -1001000000001
 USER = 11
-
-
-async def until(condition: Callable[[], Any]) -> None:
-    """Wait for ``condition`` (the bound only guards against a hang; nothing is timed)."""
-    async with asyncio.timeout(10):
-        while not condition():  # noqa: ASYNC110 - polling state of the fakes
-            await asyncio.sleep(0.005)
 
 
 async def used_chat(h: Harness, user_id: int = USER) -> int:
@@ -68,7 +61,7 @@ async def test_private_text_streams_through_drafts_and_is_sent(tmp_path, llm) ->
     llm.queue(gated)
     async with harness(tmp_path, transport=llm.transport(), VISIONCRAFT_API_KEY="vk-1") as h:
         task = asyncio.create_task(h.message(USER, "Hi <bot>!"))
-        await until(lambda: h.session.calls_of(SendMessageDraft))
+        await wait_until(lambda: h.session.calls_of(SendMessageDraft))
         gated.release.set()
         await task
 
@@ -95,7 +88,7 @@ async def test_typing_shows_while_the_first_token_is_awaited(tmp_path, llm) -> N
     llm.queue(gated)
     async with harness(tmp_path, transport=llm.transport(), VISIONCRAFT_API_KEY="vk-1") as h:
         task = asyncio.create_task(h.message(USER, "Think hard"))
-        await until(lambda: h.session.calls_of(SendChatAction))
+        await wait_until(lambda: h.session.calls_of(SendChatAction))
         assert not h.session.calls_of(SendMessageDraft)
         gated.release.set()
         await task
@@ -198,7 +191,7 @@ async def test_stop_button_cancels_upstream_and_keeps_the_partial_answer(tmp_pat
     async with harness(tmp_path, transport=llm.transport()) as h:
         task = asyncio.create_task(h.message(USER, "tell me a long story"))
         await gated.started.wait()
-        await until(lambda: h.session.calls_of(SendMessageDraft))
+        await wait_until(lambda: h.session.calls_of(SendMessageDraft))
         draft = h.session.last(SendMessageDraft)
         await h.feed(
             {
@@ -228,7 +221,7 @@ async def test_stop_before_any_text_refunds(tmp_path, llm) -> None:
         task = asyncio.create_task(h.message(USER, "hi"))
         await gated.started.wait()
         service = h.dp.workflow_data["chat_service"]
-        await until(lambda: service.stops._events)
+        await wait_until(lambda: service.stops._events)
         [(chat_id, draft_id)] = list(service.stops._events)
         assert service.stop(chat_id, draft_id)
         await task
@@ -244,7 +237,7 @@ async def test_a_second_message_waits_for_the_first_answer(tmp_path, llm) -> Non
         first = asyncio.create_task(h.message(USER, "one"))
         await gated.started.wait()
         second = asyncio.create_task(h.message(USER, "two"))
-        await until(lambda: h.dp.workflow_data["chat_service"].gate._slots[USER].holders == 2)
+        await wait_until(lambda: h.dp.workflow_data["chat_service"].gate._slots[USER].holders == 2)
         assert len(llm.calls) == 1  # the second waits its turn
         gated.release.set()
         await asyncio.gather(first, second)
@@ -261,7 +254,7 @@ async def test_too_many_waiting_messages_are_refused_and_refunded(tmp_path, llm)
         tasks = [asyncio.create_task(h.message(USER, "one"))]
         await gated.started.wait()
         tasks += [asyncio.create_task(h.message(USER, n)) for n in ("two", "three")]
-        await until(lambda: service.gate._slots[USER].holders == 3)
+        await wait_until(lambda: service.gate._slots[USER].holders == 3)
         await h.message(USER, "four")
         assert "still answering" in answers(h)[-1]
         assert await used_chat(h) == 3
@@ -429,7 +422,7 @@ async def test_group_streaming_edits_one_message(tmp_path, llm) -> None:
         task = asyncio.create_task(
             h.message(USER, text, chat_type="group", chat_id=-5, entities=mention(text))
         )
-        await until(lambda: h.session.calls_of(SendMessage))
+        await wait_until(lambda: h.session.calls_of(SendMessage))
         gated.release.set()
         await task
         [placeholder] = h.session.calls_of(SendMessage)
@@ -555,7 +548,7 @@ async def test_a_fourth_message_while_three_wait_is_refused_before_spending(
         first = asyncio.create_task(h.message(USER, "one"))
         await gated.started.wait()
         waiting = [asyncio.create_task(h.message(USER, text)) for text in ("two", "three")]
-        await until(lambda: len(spends) == 3)
+        await wait_until(lambda: len(spends) == 3)
         await h.message(USER, "four")  # one answering, two waiting: no room
         assert answers(h) == [
             "⏳ I am still answering your previous messages. Please wait until I finish."

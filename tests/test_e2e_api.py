@@ -9,43 +9,9 @@ import socket
 import pytest
 
 from storage.db import Database
-from tests.e2e_helpers import Process, bot_db_path, free_port
+from tests.conftest import wait_until
+from tests.e2e_helpers import Process, api_env, bot_db_path, start_api
 from tests.gateway_helpers import OPERATOR_VC_KEY, http_client, seed_key
-
-
-async def wait_until(condition, timeout: float = 20.0) -> None:  # noqa: ASYNC109
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-def api_env(tmp_path, upstream_url: str, port: int, **extra: str) -> dict[str, str]:
-    env = {
-        "DATABASE_PATH": str(bot_db_path(tmp_path)),
-        "VISIONCRAFT_API_URL": upstream_url,
-        "VISIONCRAFT_API_KEY": OPERATOR_VC_KEY,
-        "NEBULA_API_URL": f"{upstream_url}/v1",
-        "API_HOST": "127.0.0.1",
-        "API_PORT": str(port),
-        "LOG_LEVEL": "INFO",
-        "SHUTDOWN_TIMEOUT": "5",
-    }
-    env.update(extra)
-    return env
-
-
-async def start_api(tmp_path, upstream_url: str, **extra: str) -> tuple[Process, str]:
-    port = free_port()
-    proc = await Process("api", api_env(tmp_path, upstream_url, port, **extra), tmp_path).start()
-    try:
-        await proc.wait_for_log("gateway listening", timeout=60)
-    except BaseException:
-        await proc.kill()
-        raise
-    return proc, f"http://127.0.0.1:{port}"
 
 
 async def test_runs_without_bot_token_and_stops_cleanly(tmp_path, upstream):

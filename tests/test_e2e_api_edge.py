@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.test_e2e_api import start_api
+from tests.e2e_helpers import start_api
 
 TIMEOUT = "1"  # API_CLIENT_TIMEOUT for these tests, in seconds
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]+ ")

@@ -10,9 +10,8 @@ import openai
 import pytest
 
 from tests.conftest import TOKEN
-from tests.e2e_helpers import add_channel, start_bot
+from tests.e2e_helpers import add_channel, start_api, start_bot
 from tests.gateway_helpers import OPERATOR_VC_KEY, sdk_client
-from tests.test_e2e_api import start_api
 
 CH = -1001500000003
 KEY_RE = re.compile(r"(vc_[A-Za-z0-9]{32,})")

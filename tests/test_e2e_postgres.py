@@ -14,10 +14,9 @@ from bot.config import Settings
 from bot.services.payments import PaymentService
 from storage.postgres import PgDatabase
 from tests.conftest import TOKEN, make_settings
-from tests.e2e_helpers import Process, add_channel, start_bot
+from tests.e2e_helpers import Process, add_channel, start_api, start_bot
 from tests.gateway_helpers import seed_key, used_today
 from tests.pg_helpers import empty_database
-from tests.test_e2e_api import start_api
 
 CH = -1001500000009
 SPENDER = 900  # spends the daily quota through three gateways

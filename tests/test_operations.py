@@ -19,8 +19,15 @@ from bot.metrics import metrics_allowed, sql_operation
 from bot.services import stats_chart
 from storage.db import Database
 from tests.conftest import TOKEN
-from tests.e2e_helpers import ROOT, Process, bot_env, free_port, start_bot, start_webhook_bot
-from tests.test_e2e_api import start_api
+from tests.e2e_helpers import (
+    ROOT,
+    Process,
+    bot_env,
+    free_port,
+    start_api,
+    start_bot,
+    start_webhook_bot,
+)
 from tests.test_startup_refusals import assert_one_line, run_front
 
 METRICS_TOKEN = "metrics-Token_0123456789abcdef"

@@ -10,6 +10,7 @@ import pytest
 from aiogram.methods import EditMessageText, SendMessage, SendRichMessage, SendRichMessageDraft
 
 from bot.services.rich import TEXT_LIMIT, balanced, needs_rich, rich_parts, text_length
+from tests.conftest import wait_until
 from tests.fakes import telegram_rules as rules
 from tests.harness import harness
 from tests.llm_mock import Gated, MockLLM
@@ -198,19 +199,13 @@ async def test_group_answer_with_a_formula_is_rich(tmp_path) -> None:
 # -- streaming ---------------------------------------------------------------------------------
 
 
-async def until(condition) -> None:
-    async with asyncio.timeout(10):
-        while not condition():  # noqa: ASYNC110 - polling state of the fakes
-            await asyncio.sleep(0.005)
-
-
 async def test_private_rich_answer_streams_as_rich_drafts(tmp_path) -> None:
     gated = Gated(before=["| a | b |\n|---|---|\n| 1 | 2 |\n\n"], after=["Done."])
     llm = MockLLM()
     llm.queue(gated)
     async with harness(tmp_path, transport=llm.transport()) as h:
         task = asyncio.create_task(h.message(USER, "table?"))
-        await until(lambda: h.session.calls_of(SendRichMessageDraft))
+        await wait_until(lambda: h.session.calls_of(SendRichMessageDraft))
         draft = h.session.calls_of(SendRichMessageDraft)[0]
         assert draft.can_stop is True and draft.rich_message.blocks[0].type == "table"
         gated.release.set()
@@ -225,7 +220,7 @@ async def test_thinking_shows_a_thinking_block_in_the_draft(tmp_path) -> None:
     llm.queue(gated)
     async with harness(tmp_path, transport=llm.transport(), CHAT_MODEL="DeepSeek-R1") as h:
         task = asyncio.create_task(h.message(USER, "really?"))
-        await until(lambda: h.session.calls_of(SendRichMessageDraft))
+        await wait_until(lambda: h.session.calls_of(SendRichMessageDraft))
         [draft] = h.session.calls_of(SendRichMessageDraft)
         assert [b.type for b in draft.rich_message.blocks] == ["thinking"]
         assert "Hmm" not in str(draft.rich_message)
@@ -250,7 +245,7 @@ async def test_group_rich_preview_is_edited_into_the_answer(tmp_path) -> None:
                 entities=[{"type": "mention", "offset": 0, "length": 9}],
             )
         )
-        await until(lambda: h.session.calls_of(SendRichMessage))
+        await wait_until(lambda: h.session.calls_of(SendRichMessage))
         gated.release.set()
         await task
         [sent] = h.session.calls_of(SendRichMessage)

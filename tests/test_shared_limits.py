@@ -24,9 +24,8 @@ from bot.services.quota import BurstLimiter, QuotaService, SharedBurstLimiter
 from bot.shared_limits import SharedLimits, create_client
 from bot.tiers import Limits, default_limits
 from storage.db import Database
-from tests.e2e_helpers import Process, free_port
+from tests.e2e_helpers import Process, api_env, free_port
 from tests.gateway_helpers import http_client, running_gateway, seed_key
-from tests.test_e2e_api import api_env
 from tests.test_startup_refusals import FRONTS, assert_one_line, run_front
 
 
