@@ -18,7 +18,7 @@ import errno
 import gc
 import logging
 import signal
-from contextlib import suppress
+from contextlib import AsyncExitStack, suppress
 
 from aiohttp import web
 
@@ -27,7 +27,7 @@ from bot.clients import Clients
 from bot.config import Settings
 from bot.loop import StartupError
 from bot.metrics import time_database
-from bot.shared_limits import SharedLimits, open_shared
+from bot.shared_limits import open_shared
 from storage.db import DatabaseError, open_database
 
 logger = logging.getLogger("api")
@@ -70,17 +70,20 @@ def protocol_options() -> dict[str, object]:
 
 
 async def serve(settings: Settings) -> None:
-    db = open_database(settings.database_path, settings.database_url)
-    try:
-        await db.connect()
-    except DatabaseError as exc:
-        variable = "DATABASE_URL" if settings.database_url else "DATABASE_PATH"
-        raise StartupError(f"{variable}: {exc}") from None
-    clients = Clients.create(settings)
-    time_database()
-    shared: SharedLimits | None = None
-    try:
+    async with AsyncExitStack() as opened:  # whatever fails, what was opened is closed
+        db = open_database(settings.database_path, settings.database_url)
+        try:
+            await db.connect()
+        except DatabaseError as exc:
+            variable = "DATABASE_URL" if settings.database_url else "DATABASE_PATH"
+            raise StartupError(f"{variable}: {exc}") from None
+        opened.push_async_callback(db.close)
+        clients = Clients.create(settings)
+        opened.push_async_callback(clients.close)
+        time_database()
         shared = await open_shared(settings.redis_url, settings.redis_key_prefix)
+        if shared is not None:
+            opened.push_async_callback(shared.close)
         app = create_app(settings, db, clients, shared=shared)
         runner = web.AppRunner(
             app,
@@ -123,9 +126,4 @@ async def serve(settings: Settings) -> None:
             logger.info("stopping: requests in flight get up to %.0f s", settings.shutdown_timeout)
             listener.close()
             await runner.cleanup()
-    finally:
-        if shared is not None:
-            await shared.close()
-        await clients.close()
-        await db.close()
     logger.info("shutdown complete")

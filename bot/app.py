@@ -10,7 +10,7 @@ import asyncio
 import gc
 import logging
 import signal
-from contextlib import suppress
+from contextlib import AsyncExitStack, suppress
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
@@ -167,20 +167,26 @@ def freeze_startup_heap() -> None:
 
 
 async def amain(settings: Settings) -> None:
-    db = open_database(settings.database_path, settings.database_url)
-    try:
-        await db.connect()
-    except DatabaseError as exc:
-        variable = "DATABASE_URL" if settings.database_url else "DATABASE_PATH"
-        raise StartupError(f"{variable}: {exc}") from None
-    try:
+    async with AsyncExitStack() as opened:  # whatever fails, what was opened is closed
+        db = open_database(settings.database_path, settings.database_url)
+        try:
+            await db.connect()
+        except DatabaseError as exc:
+            variable = "DATABASE_URL" if settings.database_url else "DATABASE_PATH"
+            raise StartupError(f"{variable}: {exc}") from None
+        opened.push_async_callback(db.close)
         shared = await open_shared(settings.redis_url, settings.redis_key_prefix)
-    except StartupError:
-        await db.close()
-        raise
-    clients = Clients.create(settings)
-    bot = create_bot(settings)
-    dp = create_dispatcher(settings, db, clients, shared_limits=shared)
+        if shared is not None:  # closed after the dispatcher stopped: no update uses it then
+            opened.push_async_callback(shared.close)
+        clients = Clients.create(settings)
+        opened.push_async_callback(clients.close)
+        bot = create_bot(settings)
+        opened.push_async_callback(bot.session.close)
+        await run_bot(settings, bot, create_dispatcher(settings, db, clients, shared_limits=shared))
+
+
+async def run_bot(settings: Settings, bot: Bot, dp: Dispatcher) -> None:
+    """Check the token, then serve updates (webhook or polling) until stopped."""
     dp.startup.register(on_startup)
     dp.startup.register(give_back_on_startup)
     dp.startup.register(on_startup_keys)
@@ -199,11 +205,9 @@ async def amain(settings: Settings) -> None:
         try:
             me = await bot.get_me()
         except TelegramNetworkError as exc:
-            raise StartupError(
-                f"TELEGRAM_API_URL: cannot reach {settings.telegram_api_url} ({exc.message})"
-            ) from None
+            raise StartupError(unreachable(settings, exc.message)) from None
         logger.info("started as @%s (id %d)", me.username, me.id)
-        ops = await start_ops_server(settings, db)
+        ops = await start_ops_server(settings, dp["db"])
         if settings.webhook_url:
             await run_webhook(bot, dp, settings)
         else:
@@ -214,8 +218,14 @@ async def amain(settings: Settings) -> None:
     finally:
         if ops is not None:
             await ops.cleanup()
-        await bot.session.close()
-        if shared is not None:  # after the dispatcher stopped: no update uses it any more
-            await shared.close()
-        await clients.close()
-        await db.close()
+
+
+def unreachable(settings: Settings, reason: str) -> str:
+    """The one line for a Bot API that does not answer, naming the proxy when there is one."""
+    if settings.telegram_proxy is None:
+        return f"TELEGRAM_API_URL: cannot reach {settings.telegram_api_url} ({reason})"
+    proxy = urlsplit(settings.telegram_proxy)
+    return (
+        f"{settings.telegram_proxy_variable}: cannot reach {settings.telegram_api_url} through "
+        f"the proxy {proxy.hostname}:{proxy.port or 80} ({reason})"
+    )

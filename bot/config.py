@@ -117,13 +117,18 @@ class Settings:
     # Redis (None: rate limits per process) and the prefix of every key the bot writes there
     redis_url: str | None = field(default=None, repr=False)
     redis_key_prefix: str = "vcbot:"
+    # the proxy Telegram is reached through (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY, NO_PROXY) and
+    # the variable that named it, and the passwords of every proxy variable (log redaction)
+    telegram_proxy: str | None = field(default=None, repr=False)
+    telegram_proxy_variable: str | None = None
+    proxy_passwords: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, for log redaction."""
         values = (self.bot_token, self.visioncraft_api_key, self.nebula_api_key)
         redis_password = urlsplit(self.redis_url).password if self.redis_url else None
-        more = (self.webhook_secret, self.metrics_token, redis_password)
+        more = (self.webhook_secret, self.metrics_token, redis_password, *self.proxy_passwords)
         return tuple(v for v in (*values, *more) if v)
 
     @classmethod
@@ -152,6 +157,67 @@ def _database_url(env: Mapping[str, str]) -> str | None:
             "DATABASE_URL", "must be a postgresql://user:password@host:port/database URL"
         )
     return url
+
+
+# Read as curl, httpx and aiohttp read them: the lower-case spelling wins over the upper-case.
+_PROXY_VARIABLES = tuple(
+    spelling
+    for name in ("http_proxy", "https_proxy", "all_proxy")
+    for spelling in (name, name.upper())
+)
+
+
+def _proxies(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """The proxy variables that are set: by lower-case name, the variable as spelt and its
+    URL. Each must be an ``http://`` URL (what both the upstream client and the Telegram
+    session can speak). The message never repeats the value: it may hold a password."""
+    found: dict[str, tuple[str, str]] = {}
+    for name in _PROXY_VARIABLES:
+        value = _get(env, name)
+        if value is None or name.lower() in found:
+            continue
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - a port out of range raises here
+        except ValueError:
+            parts = urlsplit("")
+        if parts.scheme != "http" or not parts.hostname:
+            raise ConfigError(
+                name,
+                "must be an http://host:port proxy URL (SOCKS and https:// proxies are not "
+                "supported)",
+            )
+        found[name.lower()] = (name, value)
+    return found
+
+
+def _proxy_for(
+    env: Mapping[str, str], proxies: Mapping[str, tuple[str, str]], url: str
+) -> tuple[str, str] | None:
+    """The proxy ``url`` is reached through (the variable and its URL): the variable of its
+    scheme, else ``ALL_PROXY``; none when ``NO_PROXY`` (or ``no_proxy``) names its host."""
+    proxy = proxies.get(f"{urlsplit(url).scheme}_proxy") or proxies.get("all_proxy")
+    no_proxy = _get(env, "no_proxy") or _get(env, "NO_PROXY") or ""
+    if proxy is None or _bypassed(no_proxy, url):
+        return None
+    return proxy
+
+
+def _bypassed(no_proxy: str, url: str) -> bool:
+    """Whether ``NO_PROXY`` (comma-separated ``*``, hosts and domains, each with an optional
+    ``:port``) names the host of ``url``, as curl reads it: ``example.com`` and
+    ``.example.com`` both cover ``example.com`` and every name under it."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = str(parts.port or (443 if parts.scheme == "https" else 80))
+    for entry in no_proxy.lower().split(","):
+        name, _, entry_port = entry.strip().partition(":")
+        name = name.lstrip(".")
+        if entry_port and entry_port != port:
+            continue
+        if name == "*" or (name and (host == name or host.endswith("." + name))):
+            return True
+    return False
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -291,9 +357,17 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
     if log_level not in _LOG_LEVELS:
         raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(_LOG_LEVELS)}")
 
+    proxies = _proxies(env)
+    telegram_api_url = _url(env, "TELEGRAM_API_URL", "https://api.telegram.org")
+    telegram_proxy = _proxy_for(env, proxies, telegram_api_url)
     return Settings(
         bot_token=token,
-        telegram_api_url=_url(env, "TELEGRAM_API_URL", "https://api.telegram.org"),
+        telegram_api_url=telegram_api_url,
+        telegram_proxy=telegram_proxy[1] if telegram_proxy else None,
+        telegram_proxy_variable=telegram_proxy[0] if telegram_proxy else None,
+        proxy_passwords=tuple(
+            password for _, url in proxies.values() if (password := urlsplit(url).password)
+        ),
         database_path=Path(_get(env, "DATABASE_PATH") or "data/bot.sqlite3"),
         database_url=_database_url(env),
         required_channel=channel,

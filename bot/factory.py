@@ -40,7 +40,7 @@ from bot.services.reminders import Reminders
 from bot.services.subscription import Channel
 from bot.services.users import UserService
 from handlers import get_routers
-from handlers.adapters.session import TolerantAiohttpSession
+from handlers.adapters.session import ProxyFailures, TolerantAiohttpSession
 from handlers.middlewares.ban import BanMiddleware
 from handlers.middlewares.quota import QuotaMiddleware
 from handlers.middlewares.response_types import KeepResponseTypes
@@ -50,11 +50,16 @@ from storage.db import Database
 
 
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
-    """A Bot that talks to ``TELEGRAM_API_URL`` (API calls and file downloads)."""
+    """A Bot that talks to ``TELEGRAM_API_URL`` (API calls and file downloads), through the
+    proxy of the environment when there is one (``Settings.telegram_proxy``)."""
     if session is None:
-        session = TolerantAiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        session = TolerantAiohttpSession(
+            api=TelegramAPIServer.from_base(settings.telegram_api_url),
+            proxy=settings.telegram_proxy,
+        )
     session.middleware(KeepResponseTypes())
     session.middleware(RetryAfterMiddleware())
+    session.middleware(ProxyFailures())
     return Bot(
         token=settings.bot_token,
         session=session,

@@ -48,8 +48,17 @@ _CONTRACT_PREFIXES = (
 )
 
 
+# Proxy variables, in either spelling: one in the developer's shell would route the child's
+# calls to the fakes on 127.0.0.1 through it.
+_PROXY_VARIABLES = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"}
+
+
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_CONTRACT_PREFIXES)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_CONTRACT_PREFIXES) and k.upper() not in _PROXY_VARIABLES
+    }
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

@@ -124,3 +124,74 @@ def test_channel_forms():
     assert by_id.required_channel == "-1001234567890"
     by_link = Settings.from_env({"BOT_TOKEN": TOKEN, "REQUIRED_CHANNEL": "https://t.me/vc_news"})
     assert by_link.required_channel == "@vc_news"
+
+
+# -- proxies ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HTTPS_PROXY", "socks5://user:hunter22@127.0.0.1:1080"),
+        ("ALL_PROXY", "https://proxy.example.org:3128"),
+        ("http_proxy", "proxy.example.org:3128"),  # no scheme
+        ("HTTP_PROXY", "http://user:hunter22@proxy.example.org:99999"),  # no such port
+        ("https_proxy", "http://:3128"),  # no host
+    ],
+)
+def test_a_proxy_the_clients_cannot_speak_is_refused_by_name(variable, value):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"BOT_TOKEN": TOKEN, variable: value})
+    assert info.value.variable == variable
+    assert "http://host:port" in info.value.problem
+    assert "hunter22" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, None),
+        ({"HTTP_PROXY": "http://plain:3128"}, None),  # Telegram's API is https://
+        ({"HTTPS_PROXY": "http://tls:3128"}, "http://tls:3128"),
+        ({"ALL_PROXY": "http://any:3128"}, "http://any:3128"),
+        ({"HTTPS_PROXY": "http://tls:3128", "ALL_PROXY": "http://any:3128"}, "http://tls:3128"),
+        # the lower-case spelling wins, as in curl, httpx and aiohttp
+        ({"HTTPS_PROXY": "http://upper:1", "https_proxy": "http://lower:2"}, "http://lower:2"),
+        ({"HTTPS_PROXY": "http://tls:3128", "NO_PROXY": "api.telegram.org"}, None),
+        ({"HTTPS_PROXY": "http://tls:3128", "no_proxy": "example.com,.telegram.org"}, None),
+        ({"HTTPS_PROXY": "http://tls:3128", "NO_PROXY": "*"}, None),
+        ({"HTTPS_PROXY": "http://tls:3128", "NO_PROXY": "example.com"}, "http://tls:3128"),
+        ({"HTTPS_PROXY": "http://tls:3128", "NO_PROXY": "api.telegram.org:443"}, None),
+        (
+            {"HTTPS_PROXY": "http://tls:3128", "NO_PROXY": "api.telegram.org:8443"},
+            "http://tls:3128",
+        ),
+        ({"HTTPS_PROXY": "http://tls:3128", "NO_PROXY": "legram.org"}, "http://tls:3128"),
+    ],
+)
+def test_telegram_is_reached_through_the_proxy_for_its_url(env, expected):
+    settings = Settings.from_env({"BOT_TOKEN": TOKEN, **env})
+    assert settings.telegram_proxy == expected
+    if expected is not None:  # the variable it came from, for the operator's messages
+        assert env[settings.telegram_proxy_variable] == expected
+
+
+def test_a_local_bot_api_server_is_reached_through_http_proxy_unless_no_proxy_names_it():
+    env = {"BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": "http://10.0.0.5:8081"}
+    proxied = Settings.from_env({**env, "HTTP_PROXY": "http://plain:3128"})
+    assert proxied.telegram_proxy == "http://plain:3128"
+    direct = Settings.from_env({**env, "HTTP_PROXY": "http://plain:3128", "NO_PROXY": "10.0.0.5"})
+    assert direct.telegram_proxy is None
+
+
+def test_proxy_passwords_are_secrets():
+    s = Settings.from_env(
+        {
+            "BOT_TOKEN": TOKEN,
+            "HTTPS_PROXY": "http://me:tls-pass@tls:3128",
+            "HTTP_PROXY": "http://me:plain-pass@plain:3128",
+            "ALL_PROXY": "http://nopassword:3128",
+        }
+    )
+    assert {"tls-pass", "plain-pass"} <= set(s.secrets)
+    assert "tls-pass" not in repr(s) and "plain-pass" not in repr(s)

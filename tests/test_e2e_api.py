@@ -66,6 +66,8 @@ async def test_a_request_in_flight_finishes_on_sigterm(tmp_path, upstream):
         ({"API_RATE_FREE_PER_SECOND": "fast"}, "API_RATE_FREE_PER_SECOND"),
         ({"API_MAX_BODY_BYTES": "10"}, "API_MAX_BODY_BYTES"),
         ({"DATABASE_PATH": "/proc/visioncraft/bot.sqlite3"}, "DATABASE_PATH"),
+        ({"HTTPS_PROXY": "socks5://user:hunter22@127.0.0.1:1080"}, "HTTPS_PROXY"),
+        ({"http_proxy": "proxy.example.org:3128"}, "http_proxy"),
     ],
 )
 async def test_bad_configuration_is_one_line_and_exit_2(tmp_path, env, needle):
@@ -74,6 +76,7 @@ async def test_bad_configuration_is_one_line_and_exit_2(tmp_path, env, needle):
     lines = [line for line in proc.stderr_lines if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ") and needle in lines[0]
+    assert "hunter22" not in proc.stderr  # a proxy's password is never repeated
 
 
 async def test_port_in_use_is_one_line_and_exit_2(tmp_path):

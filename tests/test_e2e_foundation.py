@@ -83,6 +83,8 @@ async def test_data_survives_a_restart(telegram, tmp_path):
         ({"QUOTA_FREE_CHAT": "lots"}, "QUOTA_FREE_CHAT"),
         ({"TELEGRAM_API_URL": "api.telegram.org"}, "TELEGRAM_API_URL"),
         ({"DATABASE_PATH": "/proc/visioncraft/bot.sqlite3"}, "DATABASE_PATH"),
+        ({"HTTPS_PROXY": "socks5://user:hunter22@127.0.0.1:1080"}, "HTTPS_PROXY"),
+        ({"http_proxy": "proxy.example.org:3128"}, "http_proxy"),
     ],
 )
 async def test_bad_configuration_is_one_line_and_exit_2(telegram, tmp_path, env, needle):
@@ -92,6 +94,7 @@ async def test_bad_configuration_is_one_line_and_exit_2(telegram, tmp_path, env,
     lines = [line for line in proc.stderr_lines if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ") and needle in lines[0]
+    assert "hunter22" not in proc.stderr  # a proxy's password is never repeated
     assert "Traceback" not in proc.stderr
 
 

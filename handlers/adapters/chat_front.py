@@ -13,6 +13,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
 from bot.services.chat import ChatRequest, FileRef, ImageDownloadFailed, ImageTooBig
 from bot.texts import Translator
+from handlers.adapters.session import PROXY_ERRORS
 from handlers.adapters.streaming import AnswerWriter, DraftWriter, EditWriter
 from handlers.keyboards import retry_keyboard
 
@@ -85,7 +86,7 @@ class TelegramChatFront:
                 raise ImageTooBig("file is too big to download") from None
             logger.warning("could not download %s: %s", file.file_id, exc)
             raise ImageDownloadFailed(str(exc)) from None
-        except (TelegramAPIError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (TelegramAPIError, aiohttp.ClientError, OSError, TimeoutError, *PROXY_ERRORS) as exc:
             logger.warning("could not download a file: %s", type(exc).__name__)
             raise ImageDownloadFailed(type(exc).__name__) from None
         return buffer.getvalue()

@@ -8,6 +8,11 @@ polling retries the same offset, gets the same batch - and the bot stops receivi
 into a result) reads the updates one by one instead: an unreadable one is logged and replaced
 by an empty update with its id (handled as an unknown type), so the offset moves past it.
 Every other answer is checked by aiogram as usual.
+
+Behind a proxy (``Settings.telegram_proxy``), aiogram connects through aiohttp-socks, whose
+errors are not aiohttp's: :class:`ProxyFailures` turns them into ``TelegramNetworkError``,
+the failure every caller already handles, and :data:`PROXY_ERRORS` names them for the file
+downloads, which bypass request middlewares.
 """
 
 from __future__ import annotations
@@ -17,12 +22,34 @@ from typing import Any, cast
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import GetUpdates, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import Update
+from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from pydantic import ValidationError
 
 logger = logging.getLogger(__name__)
+
+# The proxy can't be reached, refuses the tunnel (407, 403…) or is too slow.
+PROXY_ERRORS = (ProxyConnectionError, ProxyError, ProxyTimeoutError)
+
+
+class ProxyFailures(BaseRequestMiddleware):
+    """A proxy's failure as ``TelegramNetworkError`` (aiogram translates aiohttp's errors
+    only). Registered last, so that it sits next to the request."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except PROXY_ERRORS as exc:
+            raise TelegramNetworkError(method=method, message=f"proxy: {exc}") from None
 
 
 class TolerantAiohttpSession(AiohttpSession):

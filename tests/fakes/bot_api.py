@@ -215,6 +215,8 @@ class FakeBotAPI(TelegramEmulator):
         self.downloads: list[str] = []
         self.not_emulated: list[str] = []
         self.webhook_deliveries: list[tuple[dict[str, Any], int]] = []
+        # True: every answer closes its connection (the client's next call opens a new one)
+        self.close_connections = False
         self._runner: web.AppRunner | None = None
         self._closing = False
         self._update_event = asyncio.Event()
@@ -450,7 +452,10 @@ class FakeBotAPI(TelegramEmulator):
         call.failed = status != 200
         call.response = payload
         self._record(call)
-        return web.json_response(payload, status=status)
+        response = web.json_response(payload, status=status)
+        if self.close_connections:
+            response.force_close()
+        return response
 
     async def _handle_file(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]

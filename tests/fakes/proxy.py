@@ -1,9 +1,14 @@
 """``ForwardProxy``: a tiny HTTP forward proxy on 127.0.0.1 that records what went through it.
 
-Plain-HTTP proxying only (absolute-form request targets, ``GET http://host:port/path``): the
-request head is rewritten to origin form, with ``Connection: close`` so that each connection
-carries one request, and sent to the target; then bytes are piped both ways until either
-side closes. ``requests`` holds each request line as the client sent it.
+Two ways through it, as a real HTTP proxy offers:
+- plain-HTTP proxying (absolute-form request targets, ``GET http://host:port/path``): the
+  request head is rewritten to origin form, with ``Connection: close`` so that each connection
+  carries one request, and sent to the target;
+- tunnels (``CONNECT host:port``, what aiohttp-socks asks an HTTP proxy for): ``200`` once the
+  target is connected;
+then bytes are piped both ways until either side closes. ``requests`` holds each request
+line as the client sent it. With ``allow=n`` it serves the first ``n`` requests and refuses
+every later one with ``403`` (a proxy whose policy changed under a running client).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ __all__ = ["ForwardProxy"]
 
 
 class ForwardProxy:
-    def __init__(self) -> None:
+    def __init__(self, *, allow: int | None = None) -> None:
         self.requests: list[str] = []
+        self.allow = allow
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -52,6 +58,16 @@ class ForwardProxy:
             line, _, rest = head.partition(b"\r\n")
             method, target, version = line.decode("latin-1").split(" ", 2)
             self.requests.append(line.decode("latin-1"))
+            if self.allow is not None and len(self.requests) > self.allow:
+                writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                return
+            if method == "CONNECT":
+                host, _, port = target.rpartition(":")
+                up_reader, up_writer = await asyncio.open_connection(host, int(port))
+                self._writers.add(up_writer)
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+                return
             parts = urlsplit(target)
             if parts.scheme != "http" or not parts.hostname:
                 writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
