@@ -43,6 +43,9 @@ async def test_three_gateways_and_the_bot_share_one_database_exactly(
         "QUOTA_FREE_CHAT": str(QUOTA),
         "API_RATE_FREE_PER_SECOND": "-1",
         "RATE_FREE_PER_MINUTE": "-1",  # the per-process burst limit is not what is tested
+        # 1,000 requests from one test process that also runs both fakes: on a loaded machine
+        # its pool may hold a fresh connection silent for longer than the 10 s default
+        "API_CLIENT_TIMEOUT": "60",
         "NEBULA_API_URL": f"{upstream.url}/v1",
     }
     procs: list[Process] = []
