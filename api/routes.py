@@ -105,6 +105,12 @@ async def read_body(request: web.Request, limit: int) -> bytearray:
             if len(received) + len(chunk) > limit:
                 raise too_large(limit)
             received += chunk
+    except web.RequestPayloadError:  # a compressed body (Content-Encoding) that does not inflate
+        raise bad_request(
+            f"The request body could not be decoded as Content-Encoding: "
+            f"{request.headers.get('Content-Encoding', '')[:40]}.",
+            code="invalid_body",
+        ) from None
     except (ConnectionError, HttpProcessingError) as exc:
         raise ClientGone(type(exc).__name__) from None
     if not received:
@@ -128,7 +134,9 @@ async def body_room(request: web.Request, gateway: Gateway) -> AsyncIterator[Non
     request is done; a caller that waits longer than API_CLIENT_TIMEOUT gets a 503."""
     limit = gateway.settings.api_max_body_bytes
     size = request.content_length
-    size = limit if size is None else min(size, limit)
+    if size is None or request.headers.get("Content-Encoding", "identity").lower() != "identity":
+        size = limit  # unknown, or compressed: it may inflate up to the limit
+    size = min(size, limit)
     try:
         held = await gateway.bodies.acquire(size, gateway.settings.api_client_timeout)
     except TimeoutError:

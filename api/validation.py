@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,22 +40,42 @@ LORAS_MAX = 5
 SIDE_STEP = 8
 
 
+# The escape of a UTF-16 surrogate. A pair of them is one character (an emoji from a client
+# that escapes everything outside ASCII); one alone is not Unicode and could not be sent on.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def parse_json(raw: bytes | bytearray) -> Any:
-    """The body as JSON. UTF-8 (a byte order mark is allowed); NaN and Infinity, which are
-    not JSON, and nesting too deep for Python's parser are refused like any invalid JSON."""
+    """The body as JSON. Strict UTF-8 (a byte order mark is allowed); NaN and Infinity,
+    which are not JSON, nesting too deep for Python's parser and surrogates (escaped alone,
+    ``"\\ud800"``, or encoded) are refused like any invalid JSON: all of it could be sent on."""
     try:
         if raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
-        return json.loads(
-            raw,
+        # Decoded here, strictly: json.loads would take UTF-16 and encoded surrogates.
+        value = json.loads(
+            raw.decode(),
             parse_constant=_no_constant,
             parse_float=_finite_float,
         )
+        if _SURROGATE_ESCAPE.search(raw):  # rare: only then is every string checked
+            json.dumps(value, ensure_ascii=False).encode()
+        return value
+    except UnicodeEncodeError:
+        raise bad_request(
+            "The request body holds an unpaired surrogate escape (such as \\ud800), which "
+            "is not Unicode.",
+            code="invalid_json",
+        ) from None
     except RecursionError:
         raise bad_request(
             "The request body is nested too deeply to be read.", code="invalid_json"
         ) from None
-    except (ValueError, UnicodeDecodeError):
+    except UnicodeDecodeError:
+        raise bad_request(
+            "The request body is not UTF-8 text, which JSON must be.", code="invalid_json"
+        ) from None
+    except ValueError:
         raise bad_request("The request body is not valid JSON.", code="invalid_json") from None
 
 
@@ -70,7 +91,8 @@ def _finite_float(text: str) -> float:
 
 
 def encode_json(body: Any) -> bytes:
-    """``body`` (parsed by :func:`parse_json`) as compact UTF-8 JSON."""
+    """``body`` (parsed by :func:`parse_json`, so it holds only Unicode) as compact UTF-8
+    JSON."""
     try:
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
     except RecursionError:

@@ -5,6 +5,7 @@ anything is spent, CORS, and the small-body cap of /sd and /text2gif."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from urllib.parse import urlsplit
 
@@ -106,6 +107,10 @@ def test_any_wrong_type_anywhere_is_an_api_error_or_accepted():
         (b'{"model": "m", "temperature": -Infinity}', "invalid_json"),
         (b'{"model": "m", "temperature": 1e400}', "invalid_json"),
         (b"\xff\xfe{}", "invalid_json"),
+        (b'{"content": "\\ud800"}', "invalid_json"),  # an unpaired surrogate, escaped
+        (b'{"content": "x\\udfff\\ud83d"}', "invalid_json"),  # a pair the wrong way round
+        (b'{"content": "\xed\xa0\x80"}', "invalid_json"),  # a surrogate, encoded
+        ('{"content": "hi"}'.encode("utf-16"), "invalid_json"),  # JSON is UTF-8
     ],
 )
 def test_unreadable_json_is_a_400(raw, code):
@@ -118,6 +123,12 @@ def test_a_utf8_bom_is_accepted_and_duplicates_resolve_to_the_last():
     body = parse_json(b'\xef\xbb\xbf{"max_tokens": 200000, "max_tokens": 200}')
     assert body == {"max_tokens": 200}
     assert encode_json(body).count(b"max_tokens") == 1
+
+
+def test_a_surrogate_pair_escape_is_the_one_character_it_stands_for():
+    body = parse_json(b'{"content": "\\ud83d\\ude00 and \\\\ud800"}')
+    assert body == {"content": "\U0001f600 and \\ud800"}
+    assert "\U0001f600".encode() in encode_json(body)
 
 
 def test_max_completion_tokens_goes_upstream_as_max_tokens():
@@ -170,6 +181,61 @@ async def test_the_checked_body_is_what_goes_upstream(gw, http, upstream):
     refused = await http.post(f"{gw.url}{CHAT}", headers=auth(key), content=raw)
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "max_tokens"
     assert len(sent) == 1
+
+
+async def test_an_unpaired_surrogate_is_a_400_on_every_json_endpoint(gw, http, upstream):
+    key = await seed_key(gw.db, 10)
+    chat = f'{{"model": "{VC_MODEL}", "messages": [{{"role": "user", "content": "\\ud800"}}]}}'
+    response = await http.post(f"{gw.url}{CHAT}", headers=auth(key), content=chat.encode())
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
+    assert "surrogate" in response.json()["error"]["message"]
+    sd = f'{{"token": "{key}", "prompt": "\\udc00", "model": "sdxl-base"}}'
+    response = await http.post(f"{gw.url}/sd", content=sd.encode())
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
+    assert upstream.requests == []
+    assert await used_today(gw.db, 10, "chat") == 0 and await used_today(gw.db, 10, "image") == 0
+
+
+async def test_a_compressed_chat_body_is_read_inflated_and_capped(tmp_path, upstream, http):
+    limit = 64 * 1024
+    async with running_gateway(tmp_path, upstream, API_MAX_BODY_BYTES=str(limit)) as gw:
+        key = await seed_key(gw.db, 11)
+        gzipped = {**auth(key), "Content-Encoding": "gzip"}
+        body = json.dumps({"model": VC_MODEL, "messages": MESSAGES}).encode()
+        ok = await http.post(f"{gw.url}{CHAT}", headers=gzipped, content=gzip.compress(body))
+        assert ok.status_code == 200, ok.text
+        assert upstream.requests_to(CHAT)[-1].json_body["messages"] == MESSAGES
+
+        broken = await http.post(f"{gw.url}{CHAT}", headers=gzipped, content=b"not gzip at all")
+        assert broken.status_code == 400
+        assert broken.json()["error"]["code"] == "invalid_body"
+        assert "gzip" in broken.json()["error"]["message"]
+
+        # a few kB that inflate past the limit: refused once the inflated part passes it
+        huge = {"model": VC_MODEL, "messages": [{"role": "user", "content": "a" * 10 * limit}]}
+        bomb = gzip.compress(json.dumps(huge).encode())
+        assert len(bomb) < limit
+        refused = await http.post(f"{gw.url}{CHAT}", headers=gzipped, content=bomb)
+        assert refused.status_code == 413
+        assert len(upstream.requests_to(CHAT)) == 1
+        assert await used_today(gw.db, 11, "chat") == 1
+
+
+async def test_a_compressed_body_reserves_room_for_all_it_may_inflate_to(tmp_path, upstream):
+    limit = 4 * 1024 * 1024
+    async with running_gateway(tmp_path, upstream, API_MAX_BODY_BYTES=str(limit)) as gw:
+        key = await seed_key(gw.db, 12)
+        bodies = gw.app[GATEWAY].bodies
+        _reader, writer = await _raw(
+            gw.url,
+            f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+            "Content-Type: application/json\r\nContent-Encoding: gzip\r\n"
+            "Content-Length: 1000\r\n\r\n".encode(),
+        )
+        await wait_until(lambda: bodies.free < bodies.total)
+        assert bodies.total - bodies.free == limit  # not the 1000 bytes announced
+        writer.close()
+        await wait_until(lambda: bodies.free == bodies.total)  # given back when it ends
 
 
 async def test_nan_is_refused_through_the_gateway(gw, http):
