@@ -83,6 +83,23 @@ async def test_private_text_streams_through_drafts_and_is_sent(tmp_path, llm) ->
         assert await used_chat(h) == 1
 
 
+async def test_an_emoji_cut_between_two_events_arrives_whole_and_is_remembered(
+    tmp_path, llm
+) -> None:
+    # A provider escaping everything outside ASCII, cutting the emoji's two halves apart.
+    gated = Gated(before=["Smile \ud83d"], after=["\ude00, then a lone \udc00."])
+    gated.release.set()
+    llm.queue(gated, "Again.")
+    async with harness(tmp_path, transport=llm.transport()) as h:
+        await h.message(USER, "hi")
+        await h.message(USER, "more")
+    assert answers(h) == ["Smile \U0001f600, then a lone \ufffd.", "Again."]
+    assert llm.calls[1].messages[-2] == {
+        "role": "assistant",
+        "content": "Smile \U0001f600, then a lone \ufffd.",
+    }
+
+
 async def test_typing_shows_while_the_first_token_is_awaited(tmp_path, llm) -> None:
     gated = Gated(before=[], after=["Late ", "answer."])
     llm.queue(gated)

@@ -187,6 +187,25 @@ async def test_stream_falls_back_to_plain_json(make_client: ClientFactory) -> No
     assert await collect(client) == ["whole answer"]
 
 
+async def test_surrogates_escaped_apart_become_characters_or_replacements(
+    make_client: ClientFactory,
+) -> None:
+    # json.dumps escapes everything outside ASCII: an emoji is two escaped halves, and this
+    # provider cuts one between two events, sends a lone second half, and ends on a first half.
+    body = sse(chunk("Smile \ud83d"), chunk("\ude00!"), chunk(" lone \udc00"), chunk(" end \ud83d"))
+    assert b"\\ud83d" in body
+    pieces = await collect(make_client(Recorder(stream_response(body))))
+    assert pieces == ["Smile ", "\U0001f600!", " lone \ufffd", " end ", "\ufffd"]
+    assert "".join(pieces).encode()  # all of it can be sent on and stored
+
+
+async def test_complete_makes_its_surrogates_unicode(make_client: ClientFactory) -> None:
+    raw = json.dumps(completion("ok \ud83d\ude00 \udc00 \ud83d"))
+    client = make_client(Recorder(text_response(raw, content_type="application/json")))
+    answer = await client.complete("m2", [{"role": "user", "content": "hi"}])
+    assert answer == "ok \U0001f600 \ufffd \ufffd"
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [

@@ -100,10 +100,10 @@ class ChatClient:
         deadline = asyncio.get_running_loop().time() + self.timeouts.total
         async with self._response(body) as response:
             raw = await self._read(response, deadline)
-        text = self._content_of(upstream.json_or_none(raw), key="message")
+        text, held = whole_text(self._content_of(upstream.json_or_none(raw), key="message"))
         if not text:
             raise self._error("empty answer")
-        return text
+        return text + (REPLACEMENT if held else "")
 
     async def stream(
         self, model: str, messages: list[Message], **params: Any
@@ -127,13 +127,14 @@ class ChatClient:
             if kind == "json":
                 # A provider that ignored "stream": one plain completion.
                 raw = await self._read(response, first_deadline)
-                text = self._content_of(upstream.json_or_none(raw), key="message")
+                text, held = whole_text(self._content_of(upstream.json_or_none(raw), key="message"))
                 if not text:
                     raise self._error("empty answer")
-                yield text
+                yield text + (REPLACEMENT if held else "")
                 return
 
             finished = False
+            held = ""  # the first half of a character cut between two events
             async with aclosing(_events(response)) as events:
                 while True:
                     try:
@@ -161,9 +162,12 @@ class ChatClient:
                         raise self._error(f"error in stream: {upstream.error_text(payload)}")
                     piece, done = _delta(payload)
                     finished = finished or done
+                    piece, held = whole_text(piece, held)
                     if piece:
                         got_text = True
                         yield piece
+            if held:
+                yield REPLACEMENT  # the other half never came
             if not finished:
                 raise self._error("stream ended without [DONE]")
             if not got_text:
@@ -319,6 +323,28 @@ async def _events(response: httpx.Response) -> AsyncGenerator[str, None]:
             yield data
     for data in reader.close():
         yield data
+
+
+REPLACEMENT = "\ufffd"
+
+
+def whole_text(text: str, held: str = "") -> tuple[str, str]:
+    """``held + text`` as Unicode that can be sent on, and what to hold for the next piece.
+
+    A provider that escapes everything outside ASCII in its JSON writes a character such as
+    an emoji as two escaped surrogates (``"\\ud83d\\ude00"``), and may cut the pair between
+    two stream events. A pair becomes its character; a first half at the end is held for the
+    next piece; any other lone surrogate becomes U+FFFD. Text without surrogates (all of it,
+    normally) is returned as it is.
+    """
+    text = held + text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        held = text[-1] if "\ud800" <= text[-1] <= "\udbff" else ""
+        text = text[: len(text) - len(held)]
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"), held
+    return text, ""
 
 
 def _delta(payload: dict[str, Any]) -> tuple[str, bool]:
