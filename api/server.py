@@ -25,10 +25,9 @@ from aiohttp import web
 from api.app import CONNECTIONS, create_app
 from bot.clients import Clients
 from bot.config import Settings
-from bot.loop import StartupError
+from bot.loop import StartupError, connect_database
 from bot.metrics import time_database
 from bot.shared_limits import open_shared
-from storage.db import DatabaseError, open_database
 
 logger = logging.getLogger("api")
 
@@ -71,13 +70,7 @@ def protocol_options() -> dict[str, object]:
 
 async def serve(settings: Settings) -> None:
     async with AsyncExitStack() as opened:  # whatever fails, what was opened is closed
-        db = open_database(settings.database_path, settings.database_url)
-        try:
-            await db.connect()
-        except DatabaseError as exc:
-            variable = "DATABASE_URL" if settings.database_url else "DATABASE_PATH"
-            raise StartupError(f"{variable}: {exc}") from None
-        opened.push_async_callback(db.close)
+        db = await connect_database(settings, opened)
         clients = Clients.create(settings)
         opened.push_async_callback(clients.close)
         time_database()

@@ -21,7 +21,7 @@ from bot.clients import Clients
 from bot.commands import register_commands
 from bot.config import Settings
 from bot.factory import create_bot, create_dispatcher
-from bot.loop import StartupError
+from bot.loop import StartupError, connect_database
 from bot.metrics import time_database, track_queue
 from bot.ops_http import add_ops_routes
 from bot.shared_limits import open_shared
@@ -37,7 +37,7 @@ from handlers.adapters.jobs import (
 from handlers.adapters.payment_journal import PaymentJournal
 from handlers.adapters.webhook import WebhookHandler
 from handlers.middlewares.user import InFlight
-from storage.db import Database, DatabaseError, open_database
+from storage.db import Database
 
 logger = logging.getLogger("bot")
 
@@ -168,13 +168,7 @@ def freeze_startup_heap() -> None:
 
 async def amain(settings: Settings) -> None:
     async with AsyncExitStack() as opened:  # whatever fails, what was opened is closed
-        db = open_database(settings.database_path, settings.database_url)
-        try:
-            await db.connect()
-        except DatabaseError as exc:
-            variable = "DATABASE_URL" if settings.database_url else "DATABASE_PATH"
-            raise StartupError(f"{variable}: {exc}") from None
-        opened.push_async_callback(db.close)
+        db = await connect_database(settings, opened)
         shared = await open_shared(settings.redis_url, settings.redis_key_prefix)
         if shared is not None:  # closed after the dispatcher stopped: no update uses it then
             opened.push_async_callback(shared.close)

@@ -6,7 +6,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from storage.db import Database
 
 
 class StartupError(Exception):
@@ -44,3 +49,18 @@ def run_front(main: Coroutine[Any, Any, None]) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+async def connect_database(settings: Settings, opened: AsyncExitStack) -> Database:
+    """The database the settings name, connected, and closed when ``opened`` closes; one that
+    cannot be opened is a :class:`StartupError` naming DATABASE_URL or DATABASE_PATH."""
+    from storage.db import DatabaseError, open_database
+
+    db = open_database(settings.database_path, settings.database_url)
+    try:
+        await db.connect()
+    except DatabaseError as exc:
+        variable = "DATABASE_URL" if settings.database_url else "DATABASE_PATH"
+        raise StartupError(f"{variable}: {exc}") from None
+    opened.push_async_callback(db.close)
+    return db
