@@ -125,8 +125,8 @@ async def test_outer_update_middlewares_run_in_order_before_inner_message_ones()
     assert flags_seen == ["chat"]
 
 
-async def test_feed_raw_update_returns_what_the_handler_returns() -> None:
-    """The webhook handler feeds raw dicts and sends a returned method itself."""
+async def test_feed_update_returns_what_the_handler_returns() -> None:
+    """The webhook handler feeds the updates it read and sends a returned method itself."""
     dp = Dispatcher()
 
     @dp.message()
@@ -135,7 +135,7 @@ async def test_feed_raw_update_returns_what_the_handler_returns() -> None:
 
     session = RecordingSession()
     bot = make_bot(session)
-    result = await dp.feed_raw_update(bot, session.make_message(1, "hi"))
+    result = await dp.feed_update(bot, to_update(session.make_message(1, "hi"), bot))
     assert isinstance(result, SendMessage)
     assert inspect.iscoroutinefunction(dp.silent_call_request)
     await dp.silent_call_request(bot, result)

@@ -29,7 +29,7 @@ from handlers.adapters.session import TolerantAiohttpSession
 from handlers.adapters.webhook import WebhookHandler
 from handlers.middlewares.response_types import KeepResponseTypes
 from storage.db import Database
-from tests.conftest import TOKEN, make_settings
+from tests.conftest import TOKEN, make_settings, wait_until
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.session import RecordingSession, make_bot
 from tests.fakes.upstream import make_png
@@ -279,9 +279,7 @@ async def test_webhook_handles_at_most_max_in_flight_updates_at_once(payments):
             assert sorted(handled) == ["one", "two"]
             release.set()
             assert await asyncio.wait_for(third, 5) == 200
-            async with asyncio.timeout(5):
-                while len(handled) < 3:  # noqa: ASYNC110 - the handler runs after the 200
-                    await asyncio.sleep(0.01)
+            await wait_until(lambda: len(handled) == 3)  # the handler runs after the 200
             assert handled[-1] == "three"
         finally:
             release.set()  # before the server stops: it waits for its handlers
@@ -296,3 +294,34 @@ async def test_webhook_refuses_what_is_not_a_json_update(payments):
                 assert resp.status == 400
         async with http.post(url, data=b"{not json", headers={}) as resp:
             assert resp.status == 401  # the secret is checked before the body is read
+
+
+async def test_webhook_confirms_and_skips_an_update_it_cannot_read(payments, caplog):
+    # As with polling: answered otherwise than 200, Telegram would deliver it again and again.
+    session = RecordingSession()
+    dp = Dispatcher()
+    handled: list[str] = []
+
+    @dp.message()
+    async def record(message: Message) -> None:
+        handled.append(message.text or "")
+
+    right = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+    unreadable = [
+        {"update_id": 801, "message": {"message_id": 1}},  # no chat, no sender, no date
+        {"update_id": 802, "message": 5},
+        {"update_id": "x", "message": {"successful_payment": 1}},
+    ]
+    async with webhook_server(payments, dp, session) as url, ClientSession() as http:
+        for update in unreadable:
+            async with http.post(url, data=json.dumps(update), headers=right) as resp:
+                assert resp.status == 200
+        good = session.make_message(705, "after the bad ones")
+        async with http.post(url, data=json.dumps(good), headers=right) as resp:
+            assert resp.status == 200
+        await wait_until(lambda: handled)
+    assert handled == ["after the bad ones"]
+    skipped = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
+    assert [line.split()[1] for line in skipped] == ["801", "802", "x"]
+    assert await statuses(payments) == []
+    assert "Traceback" not in caplog.text

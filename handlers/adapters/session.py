@@ -77,16 +77,24 @@ class TolerantAiohttpSession(AiohttpSession):
             return None
         updates: list[Update] = []
         for item in items:
-            try:
-                updates.append(Update.model_validate(item, context={"bot": bot}))
-            except ValidationError as exc:
-                update_id = item.get("update_id") if isinstance(item, dict) else None
-                logger.warning(
-                    "update %s could not be read and is skipped: %d problem(s), first: %s",
-                    update_id,
-                    exc.error_count(),
-                    exc.errors()[0]["loc"] if exc.errors() else "?",
-                )
-                if isinstance(update_id, int):
-                    updates.append(Update.model_validate({"update_id": update_id}))
+            update = read_update(bot, item)
+            if update is not None:
+                updates.append(update)
+            elif isinstance(item, dict) and isinstance(item.get("update_id"), int):
+                updates.append(Update.model_validate({"update_id": item["update_id"]}))
         return updates
+
+
+def read_update(bot: Bot, item: Any) -> Update | None:
+    """``item`` (one update as Telegram sent it) as an Update; None, told in one WARNING line,
+    when this aiogram cannot read it."""
+    try:
+        return Update.model_validate(item, context={"bot": bot})
+    except ValidationError as exc:
+        logger.warning(
+            "update %s could not be read and is skipped: %d problem(s), first: %s",
+            item.get("update_id") if isinstance(item, dict) else None,
+            exc.error_count(),
+            exc.errors()[0]["loc"] if exc.errors() else "?",
+        )
+        return None

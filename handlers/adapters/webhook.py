@@ -1,6 +1,6 @@
 """The webhook endpoint: Telegram's deliveries, answered 200 once they are safe to confirm.
 
-A small aiohttp handler on aiogram's public API (``Dispatcher.feed_raw_update``), instead of
+A small aiohttp handler on aiogram's public API (``Dispatcher.feed_update``), instead of
 aiogram's ``SimpleRequestHandler``, because two things must happen *before* the 200 and
 that handler offers no public place for them:
 
@@ -26,6 +26,7 @@ from aiogram.types import Update
 from aiohttp import web
 
 from handlers.adapters.payment_journal import PaymentJournal
+from handlers.adapters.session import read_update
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +60,18 @@ class WebhookHandler:
         if not hmac.compare_digest(given, self.secret):
             return web.Response(text="Unauthorized", status=401)
         try:
-            update: Any = await request.json(loads=self.bot.session.json_loads)
+            raw: Any = await request.json(loads=self.bot.session.json_loads)
         except ValueError:
             return web.Response(text="not a JSON update", status=400)
-        if not isinstance(update, dict):
+        if not isinstance(raw, dict):
             return web.Response(text="not a JSON update", status=400)
-        if "successful_payment" in (update.get("message") or {}) or "subscription" in update:
+        update = read_update(self.bot, raw)
+        if update is None:  # confirmed and skipped, as polling does: else it comes back forever
+            return web.json_response({})
+        message = raw.get("message")
+        if (isinstance(message, dict) and "successful_payment" in message) or "subscription" in raw:
             try:
-                await self.journal.note(Update.model_validate(update, context={"bot": self.bot}))
+                await self.journal.note(update)
             except Exception:  # logged by the journal
                 return web.Response(text="payment not recorded, retry", status=500)
         if self.slots is not None:
@@ -76,9 +81,9 @@ class WebhookHandler:
         task.add_done_callback(self.tasks.discard)
         return web.json_response({})
 
-    async def _feed(self, update: dict[str, Any]) -> None:
+    async def _feed(self, update: Update) -> None:
         try:
-            result = await self.dispatcher.feed_raw_update(self.bot, update, **self.data)
+            result = await self.dispatcher.feed_update(self.bot, update, **self.data)
             if isinstance(result, TelegramMethod):
                 await self.dispatcher.silent_call_request(self.bot, result)
         except Exception:  # the dispatcher's error router has had its say already
