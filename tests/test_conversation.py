@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -162,6 +163,11 @@ async def test_catalog_without_nebula_key_and_failing_list(tmp_path, db) -> None
     names = [m.name for m in await cat.models()]
     assert names == ["Llama-3.1-70B-Instruct", "from-dict", "plain"]
     now[0] = 200.0
+    escaped = json.dumps(["ok-model", "half \ud83d", "tab\there", "new\nline"])  # ASCII escapes
+    counter.responder = lambda r: httpx.Response(200, text=escaped)
+    names = [m.name for m in await cat.models()]
+    assert names == ["Llama-3.1-70B-Instruct", "ok-model"]
+    now[0] = 400.0
     counter.responder = lambda r: httpx.Response(200, text="not json")
     assert [m.name for m in await cat.models()] == names  # the last good list stays
 

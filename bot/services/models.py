@@ -163,6 +163,10 @@ class ModelCatalog:
         names: list[str] = []
         for item in payload[:_MAX_MODELS]:
             name = item.get("id") or item.get("name") if isinstance(item, dict) else item
-            if isinstance(name, str) and 0 < len(name.strip()) <= _MAX_NAME:
-                names.append(name.strip())
+            if not isinstance(name, str):
+                continue
+            name = name.strip()
+            # printable: no control characters or lone surrogates, which no button can carry
+            if 0 < len(name) <= _MAX_NAME and name.isprintable():
+                names.append(name)
         return names
