@@ -19,7 +19,7 @@ from bot.services.quota import Ticket
 from bot.texts import Translator
 from handlers.adapters.chat_front import TelegramChatFront, thread_gone
 from handlers.errors import render_domain_error
-from handlers.filters import Addressed, PrivateContent, plain_text, private_command
+from handlers.filters import Addressed, PrivateContent, command_for_me, plain_text
 from handlers.keyboards import RetryCallback
 from storage.users import UserRow
 
@@ -211,7 +211,7 @@ def make_router() -> Router:
     router.message.register(cmd_chat, Command("chat", magic=F.args), flags={"quota": "chat"})
     router.message.register(cmd_chat_usage, Command("chat"))
     router.message.register(on_text, plain_text, Addressed(), flags={"quota": "chat"})
-    router.message.register(unknown_command, private_command)
+    router.message.register(unknown_command, command_for_me)
     router.message.register(unsupported, PrivateContent(_UNSUPPORTED))
     router.callback_query.register(on_retry, RetryCallback.filter(), flags={"quota": "chat"})
     router.stopped_message_generation.register(on_stop)

@@ -36,10 +36,18 @@ async def plain_text(message: Message) -> bool:
     return text is not None and text != "" and not text.startswith("/")
 
 
-async def private_command(message: Message) -> bool:
-    """A command in a private chat (for the "unknown command" answer)."""
+async def command_for_me(message: Message, bot: Bot) -> bool:
+    """A command the bot answers even when it does not know it (the "unknown command"
+    answer): any command in a private chat; in a group only one addressed to the bot by name
+    (``/stats@bot``): a bare ``/x`` there may be meant for another bot, and stays unanswered."""
     text = message.text
-    return message.chat.type == ChatType.PRIVATE and text is not None and text.startswith("/")
+    if text is None or not text.startswith("/"):
+        return False
+    if message.chat.type == ChatType.PRIVATE:
+        return True
+    _, at, name = text.split(maxsplit=1)[0].partition("@")
+    username = (await bot.me()).username if at else None
+    return username is not None and name.lower() == username.lower()
 
 
 async def not_private(message: Message) -> bool:

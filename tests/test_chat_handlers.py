@@ -391,6 +391,17 @@ async def test_chat_without_text_explains_and_spends_nothing(tmp_path, llm) -> N
 # -- groups ------------------------------------------------------------------------------------
 
 
+async def test_group_answers_an_unknown_command_only_when_addressed_by_name(tmp_path) -> None:
+    async with harness(tmp_path) as h:
+        for text in ("/nosuch", "/nosuch@other_bot", "/stats@other_bot", "/help@other_bot"):
+            await h.message(USER, text, chat_type="supergroup", chat_id=GROUP)
+        assert answers(h, GROUP) == []  # maybe meant for another bot of the group
+        await h.message(USER, "/nosuch@Test_Bot please", chat_type="supergroup", chat_id=GROUP)
+        await h.message(USER, "/stats@test_bot", chat_type="supergroup", chat_id=GROUP)
+        sent = answers(h, GROUP)
+        assert len(sent) == 2 and all("don't know this command" in text for text in sent)
+
+
 async def test_group_answers_only_when_addressed(tmp_path, llm) -> None:
     llm.queue("Group answer one", "Group answer two")
     async with harness(tmp_path, transport=llm.transport()) as h:
