@@ -325,3 +325,26 @@ async def test_webhook_confirms_and_skips_an_update_it_cannot_read(payments, cap
     assert [line.split()[1] for line in skipped] == ["801", "802", "x"]
     assert await statuses(payments) == []
     assert "Traceback" not in caplog.text
+
+
+async def test_an_unreadable_payment_is_an_error_naming_the_charge(api, payments, caplog):
+    session = RecordingSession()
+    paid = session.make_successful_payment(706, "prem:706:tier1:z", 500, "ch-unreadable")
+    paid["message"]["successful_payment"]["total_amount"] = "five hundred"
+    right = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+    async with webhook_server(payments, Dispatcher(), session) as url, ClientSession() as http:
+        resp = await http.post(url, data=json.dumps(paid), headers=right)
+        assert resp.status == 200  # delivered again, it would be unreadable again
+    # the same through getUpdates
+    api.push_update(paid)
+    bot = json_bot(api)
+    try:
+        [skipped] = await bot(GetUpdates(timeout=0))
+    finally:
+        await bot.session.close()
+    assert skipped.message is None
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2
+    for line in errors:
+        assert "ch-unreadable" in line and "five hundred XTR" in line and "user 706" in line
+    assert await statuses(payments) == []

@@ -87,14 +87,37 @@ class TolerantAiohttpSession(AiohttpSession):
 
 def read_update(bot: Bot, item: Any) -> Update | None:
     """``item`` (one update as Telegram sent it) as an Update; None, told in one WARNING line,
-    when this aiogram cannot read it."""
+    when this aiogram cannot read it (an ERROR line naming the charge when it carried a
+    payment: nothing was credited, and Telegram will not send it again)."""
     try:
         return Update.model_validate(item, context={"bot": bot})
     except ValidationError as exc:
+        update_id = item.get("update_id") if isinstance(item, dict) else None
         logger.warning(
             "update %s could not be read and is skipped: %d problem(s), first: %s",
-            item.get("update_id") if isinstance(item, dict) else None,
+            update_id,
             exc.error_count(),
             exc.errors()[0]["loc"] if exc.errors() else "?",
         )
+        paid = _payment_in(item)
+        if paid is not None:
+            logger.error(
+                "update %s carried a payment that could not be read, so nothing was credited: "
+                "charge %s, %s %s, from user %s; check it and credit it with /grant",
+                update_id,
+                paid.get("telegram_payment_charge_id"),
+                paid.get("total_amount"),
+                paid.get("currency"),
+                paid.get("user_id"),
+            )
         return None
+
+
+def _payment_in(item: Any) -> dict[str, Any] | None:
+    """What an unreadable update says of a successful payment, as far as it can be read."""
+    message = item.get("message") if isinstance(item, dict) else None
+    paid = message.get("successful_payment") if isinstance(message, dict) else None
+    if not isinstance(paid, dict):
+        return None
+    sender = message.get("from")
+    return {**paid, "user_id": sender.get("id") if isinstance(sender, dict) else None}
