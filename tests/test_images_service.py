@@ -93,12 +93,21 @@ async def test_an_empty_refresh_keeps_the_old_list(catalogue, upstream, clock):
     assert await catalogue.get("loras") == ["add_detail", "analog_diffusion_1.0"]
 
 
-async def test_no_list_at_all(catalogue, upstream):
+async def test_no_list_at_all(catalogue, upstream, clock):
     upstream.down = True
     with pytest.raises(CatalogueUnavailable):
         await catalogue.get("models")
     # validation does not block generation when the list is unavailable
     assert await catalogue.resolve("models", "whatever_model") == "whatever_model"
+    # and the failing upstream is not asked again for a minute, however often the list is wanted
+    for _ in range(5):
+        with pytest.raises(CatalogueUnavailable):
+            await catalogue.get("models")
+    assert upstream.calls["/sd/models"] == 1
+    clock.now += 61
+    upstream.down = False
+    assert await catalogue.get("models") == ["sdxl-base", "deliberate_v2", "dreamshaper_8"]
+    assert upstream.calls["/sd/models"] == 2
 
 
 async def test_concurrent_requests_share_one_fetch(catalogue, upstream):

@@ -390,7 +390,9 @@ class Catalogue:
     """Model, sampler and lora lists from the upstream, cached for ``ttl`` seconds.
 
     One fetch at a time per list. When a refresh fails the old list is kept (and retried after
-    ``retry_after`` seconds); with no list at all :class:`CatalogueUnavailable` is raised.
+    ``retry_after`` seconds); with no list at all :class:`CatalogueUnavailable` is raised, and
+    raised again without asking the upstream for ``retry_after`` seconds (the HTTP API serves
+    these lists to anyone: a failing upstream is not asked once per request).
     """
 
     def __init__(
@@ -426,18 +428,24 @@ class Catalogue:
     def _fresh(self, kind: str) -> bool:
         return kind in self._lists and self._monotonic() < self._due.get(kind, 0.0)
 
+    def _resting(self, kind: str) -> bool:
+        """No list, and the last fetch failed less than ``retry_after`` seconds ago."""
+        return kind not in self._lists and self._monotonic() < self._due.get(kind, 0.0)
+
     async def get(self, kind: str) -> list[str]:
         if self._fresh(kind):
             return self._lists[kind]
         async with self._locks[kind]:
             if self._fresh(kind):
                 return self._lists[kind]
+            if self._resting(kind):
+                raise CatalogueUnavailable(f"no {kind} list")
             try:
                 names = await self._fetcher(kind)()
             except UpstreamError:
+                self._due[kind] = self._monotonic() + self.retry_after
                 if kind in self._lists:
                     logger.warning("keeping the cached %s list: refresh failed", kind)
-                    self._due[kind] = self._monotonic() + self.retry_after
                     return self._lists[kind]
                 raise CatalogueUnavailable(f"no {kind} list") from None
             if not names and kind in self._lists:

@@ -119,5 +119,5 @@ def _payment_in(item: Any) -> dict[str, Any] | None:
     paid = message.get("successful_payment") if isinstance(message, dict) else None
     if not isinstance(paid, dict):
         return None
-    sender = message.get("from")
+    sender = message.get("from") if isinstance(message, dict) else None
     return {**paid, "user_id": sender.get("id") if isinstance(sender, dict) else None}
