@@ -70,6 +70,8 @@ def backup(source: Path, target: Path) -> None:
         raise Refused(f"no database at {source}")
     if target.exists():
         raise Refused(f"{target} exists already; choose a new file name")
+    if not target.parent.is_dir():
+        raise Refused(f"no folder {target.parent} to write the backup in")
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     # A plain connection (a read-only one cannot open a WAL database whose -shm is gone).

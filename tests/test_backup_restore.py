@@ -166,6 +166,10 @@ async def test_refusals_are_one_line_and_exit_1(tmp_path, command):
             tmp_path, "backup", "x.sqlite3", database=tmp_path / "missing.sqlite3"
         )
         assert code == 1 and "no database" in err
+        code, _, err = await storage_cli(
+            tmp_path, "backup", "no/such/folder/x.sqlite3", database=database
+        )
+        assert code == 1 and "no folder no/such/folder to write the backup in" in err
     else:
         (tmp_path / "junk.sqlite3").write_bytes(b"not a database at all" * 100)
         code, _, err = await storage_cli(tmp_path, "restore", "junk.sqlite3", database=database)
