@@ -1,7 +1,7 @@
-"""Telegram behind a proxy: the Bot API calls of ``python -m bot`` go through the proxy the
-usual variables name (``HTTP_PROXY`` here: the fake Bot API is plain http), ``NO_PROXY``
-exempts a host, and a proxy that is down is one line at start and a network error, never an
-unexpected one, while running."""
+"""Telegram behind a proxy: the Bot API calls and file downloads of ``python -m bot`` go
+through the proxy the usual variables name (``HTTP_PROXY`` here: the fake Bot API is plain
+http), ``NO_PROXY`` exempts a host, and a proxy that is down or refuses is one line at start,
+and a network error or a failed download, never an unexpected error, while running."""
 
 from __future__ import annotations
 
