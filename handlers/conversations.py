@@ -77,7 +77,15 @@ async def cmd_history(message: Message, t: Translator, chat_service: ChatService
     for number, row in enumerate(rows, 1):
         when = datetime.fromtimestamp(row.last_used_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
         name = _name(t, row.title, row.thread)
-        lines.append(t("history.row", number=number, name=name, when=when, count=row.messages))
+        lines.append(
+            t(
+                "history.row",
+                number=number,
+                name=name,
+                when=when,
+                messages=t.plural("plural.messages", row.messages),
+            )
+        )
     await message.answer(
         "\n".join(lines), reply_markup=history_keyboard(t, [r.thread for r in rows])
     )
@@ -108,7 +116,7 @@ async def on_export(
     await bot.send_document(
         query.message.chat.id,
         BufferedInputFile(data, filename=export_name(name)),
-        caption=t("history.caption", name=name, count=len(turns)),
+        caption=t("history.caption", name=name, messages=t.plural("plural.messages", len(turns))),
         message_thread_id=thread,
     )
 

@@ -257,7 +257,7 @@ async def test_broadcast_skips_banned_and_marks_blocked(tmp_path):
         blocked = await h.db.fetchval("SELECT blocked_bot FROM users WHERE id = 3")
         assert blocked == 1
         to_admin = [c.text for c in h.session.calls_of(SendMessage) if c.chat_id == ADMIN]
-        assert to_admin[0] == "📣 Broadcast #1 started: 5 recipients."
+        assert to_admin[0] == "📣 Broadcast #1 started. Recipients: 5."
         assert to_admin[-1].startswith("✅ Broadcast #1 finished: sent 4, not delivered 1")
         assert h.session.calls_of(EditMessageText)  # progress was reported on the way
         row = await h.db.fetchone("SELECT status, sent, failed FROM broadcasts WHERE id = 1")
@@ -303,7 +303,7 @@ async def test_broadcast_resumes_after_a_restart(tmp_path):
         news = [c.chat_id for c in h.session.calls_of(SendMessage) if c.text == "news"]
         assert news == [3, 4]  # the admin (900) has no users row in this test
         texts = [c.text for c in h.session.calls_of(SendMessage) if c.chat_id == ADMIN]
-        assert "resumed after a restart: 2 recipients left" in texts[0]
+        assert "resumed after a restart. Recipients left: 2 " in texts[0]
         assert "finished: sent 4, not delivered 0" in texts[-1]
         assert await broadcaster.resume(TelegramMessenger(h.bot)) == []  # done: nothing to resume
 

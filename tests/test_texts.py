@@ -88,3 +88,18 @@ def test_english_plural_forms():
         "21 days",
     ]
     assert [plural_form("en", n) for n in (1, 11, 21)] == [0, 1, 1]
+
+
+def test_counted_messages_agree_with_their_number():
+    en, ru = Translator("en"), Translator("ru")
+    assert [en.plural("plural.messages", n) for n in (1, 2)] == ["1 message", "2 messages"]
+    assert [ru.plural("plural.messages", n) for n in (1, 3, 5, 21)] == [
+        "1 сообщение",
+        "3 сообщения",
+        "5 сообщений",
+        "21 сообщение",
+    ]
+    row = en(
+        "history.row", number=1, name="Main", when="today", messages=en.plural("plural.messages", 1)
+    )
+    assert row.endswith("· 1 message")

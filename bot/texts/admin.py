@@ -73,12 +73,12 @@ EN = {
         "who is not blocked."
     ),
     "admin.broadcast_too_long": "The text is too long for one message ({length} of 4096).",
-    "admin.broadcast_started": "📣 Broadcast #{id} started: {total} recipients.",
+    "admin.broadcast_started": "📣 Broadcast #{id} started. Recipients: {total}.",
     "admin.broadcast_progress": (
         "📣 Broadcast #{id}: {done} of {total} — sent {sent}, not delivered {failed}."
     ),
     "admin.broadcast_resumed": (
-        "📣 Broadcast #{id} resumed after a restart: {left} recipients left "
+        "📣 Broadcast #{id} resumed after a restart. Recipients left: {left} "
         "(sent {sent}, not delivered {failed} so far)."
     ),
     "admin.broadcast_done": (
@@ -164,7 +164,7 @@ RU = {
         "📣 Рассылка #{id}: {done} из {total} — отправлено {sent}, не доставлено {failed}."
     ),
     "admin.broadcast_resumed": (
-        "📣 Рассылка #{id} продолжена после перезапуска: осталось {left} получателей "
+        "📣 Рассылка #{id} продолжена после перезапуска, осталось получателей: {left} "
         "(отправлено {sent}, не доставлено {failed})."
     ),
     "admin.broadcast_done": (

@@ -55,6 +55,7 @@ EN = {
     "duration.m": "{minutes} min",
     # counted words: the forms separated by "|" (English: one|other), see Translator.plural
     "plural.days": "{n} day|{n} days",
+    "plural.messages": "{n} message|{n} messages",
     "anonymous_admin": (
         "🙈 I can't tell who you are while you post as the group. "
         "Turn off “Remain anonymous” or write to me in a private chat."
@@ -113,6 +114,7 @@ RU = {
     "duration.m": "{minutes} мин",
     # формы через "|": один|несколько|много (1 день, 2 дня, 5 дней), см. Translator.plural
     "plural.days": "{n} день|{n} дня|{n} дней",
+    "plural.messages": "{n} сообщение|{n} сообщения|{n} сообщений",
     "anonymous_admin": (
         "🙈 Я не вижу, кто вы, пока вы пишете от имени группы. "
         "Отключите «Анонимность» или напишите мне в личный чат."
