@@ -32,6 +32,11 @@ _UPSTREAM_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 _DB_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10)
 
 UPDATES = Counter("bot_updates_total", "Telegram updates handled, by update type.", ["type"])
+UNREADABLE_UPDATES = Counter(
+    "bot_updates_unreadable_total",
+    "Telegram updates skipped because they could not be read, by whether one carried a payment.",
+    ["payment"],
+)
 ANSWERS = Counter("bot_answers_total", "Chat answers in Telegram, by outcome.", ["outcome"])
 GENERATIONS = Counter(
     "bot_generations_total", "Image and GIF generations, by kind and outcome.", ["kind", "outcome"]

@@ -21,6 +21,7 @@ from aiogram.methods import GetMyShortDescription, GetUpdates, Response
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from aiohttp import ClientSession, web
+from prometheus_client import REGISTRY
 
 from bot.services.payments import PaymentService
 from bot.services.users import UserService
@@ -298,6 +299,7 @@ async def test_webhook_refuses_what_is_not_a_json_update(payments):
 
 async def test_webhook_confirms_and_skips_an_update_it_cannot_read(payments, caplog):
     # As with polling: answered otherwise than 200, Telegram would deliver it again and again.
+    counted = skipped_updates("no")
     session = RecordingSession()
     dp = Dispatcher()
     handled: list[str] = []
@@ -323,11 +325,17 @@ async def test_webhook_confirms_and_skips_an_update_it_cannot_read(payments, cap
     assert handled == ["after the bad ones"]
     skipped = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
     assert [line.split()[1] for line in skipped] == ["801", "802", "x"]
+    assert skipped_updates("no") == counted + 3
     assert await statuses(payments) == []
     assert "Traceback" not in caplog.text
 
 
+def skipped_updates(payment: str) -> float:
+    return REGISTRY.get_sample_value("bot_updates_unreadable_total", {"payment": payment}) or 0.0
+
+
 async def test_an_unreadable_payment_is_an_error_naming_the_charge(api, payments, caplog):
+    counted = skipped_updates("yes")
     session = RecordingSession()
     paid = session.make_successful_payment(706, "prem:706:tier1:z", 500, "ch-unreadable")
     paid["message"]["successful_payment"]["total_amount"] = "five hundred"
@@ -347,4 +355,5 @@ async def test_an_unreadable_payment_is_an_error_naming_the_charge(api, payments
     assert len(errors) == 2
     for line in errors:
         assert "ch-unreadable" in line and "five hundred XTR" in line and "user 706" in line
+    assert skipped_updates("yes") == counted + 2  # /metrics: bot_updates_unreadable_total
     assert await statuses(payments) == []

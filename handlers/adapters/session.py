@@ -30,6 +30,8 @@ from aiogram.types import Update
 from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from pydantic import ValidationError
 
+from bot.metrics import UNREADABLE_UPDATES
+
 logger = logging.getLogger(__name__)
 
 # The proxy can't be reached, refuses the tunnel (407, 403…) or is too slow.
@@ -100,6 +102,7 @@ def read_update(bot: Bot, item: Any) -> Update | None:
             exc.errors()[0]["loc"] if exc.errors() else "?",
         )
         paid = _payment_in(item)
+        UNREADABLE_UPDATES.labels(payment="yes" if paid is not None else "no").inc()
         if paid is not None:
             logger.error(
                 "update %s carried a payment that could not be read, so nothing was credited: "
