@@ -117,8 +117,9 @@ class Settings:
     # Redis (None: rate limits per process) and the prefix of every key the bot writes there
     redis_url: str | None = field(default=None, repr=False)
     redis_key_prefix: str = "vcbot:"
-    # the proxy Telegram is reached through (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY, NO_PROXY) and
-    # the variable that named it, and the passwords of every proxy variable (log redaction)
+    # the proxy Telegram is reached through (TELEGRAM_PROXY, else HTTP_PROXY/HTTPS_PROXY/
+    # ALL_PROXY and NO_PROXY) and the variable that named it, and the passwords of every proxy
+    # variable (log redaction)
     telegram_proxy: str | None = field(default=None, repr=False)
     telegram_proxy_variable: str | None = None
     proxy_passwords: tuple[str, ...] = field(default=(), repr=False)
@@ -176,19 +177,42 @@ def _proxies(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
         value = _get(env, name)
         if value is None or name.lower() in found:
             continue
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - a port out of range raises here
-        except ValueError:
-            parts = urlsplit("")
-        if parts.scheme != "http" or not parts.hostname:
+        if _proxy_url(value, ("http",)) is None:
             raise ConfigError(
                 name,
                 "must be an http://host:port proxy URL (SOCKS and https:// proxies are not "
-                "supported)",
+                "supported here; TELEGRAM_PROXY takes socks5:// for Telegram)",
             )
         found[name.lower()] = (name, value)
     return found
+
+
+def _proxy_url(value: str, schemes: tuple[str, ...]) -> str | None:
+    """``value`` when it is a proxy URL of one of ``schemes`` with a host and a port."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:  # a port out of range or not a number
+        return None
+    if parts.scheme not in schemes or not parts.hostname or not port:
+        return None
+    return value
+
+
+def _telegram_proxy(
+    env: Mapping[str, str], proxies: Mapping[str, tuple[str, str]], url: str
+) -> tuple[str, str] | None:
+    """``TELEGRAM_PROXY`` (``http://``, ``socks5://`` or ``socks4://``) when it is set, else
+    the proxy of the environment for ``url``."""
+    value = _get(env, "TELEGRAM_PROXY")
+    if value is None:
+        return _proxy_for(env, proxies, url)
+    if _proxy_url(value, ("http", "socks5", "socks4")) is None:
+        raise ConfigError(
+            "TELEGRAM_PROXY",
+            "must be a proxy URL: http://, socks5:// or socks4://[user:password@]host:port",
+        )
+    return ("TELEGRAM_PROXY", value)
 
 
 def _proxy_for(
@@ -359,14 +383,16 @@ def _parse(env: Mapping[str, str], *, require_bot_token: bool = True) -> Setting
 
     proxies = _proxies(env)
     telegram_api_url = _url(env, "TELEGRAM_API_URL", "https://api.telegram.org")
-    telegram_proxy = _proxy_for(env, proxies, telegram_api_url)
+    telegram_proxy = _telegram_proxy(env, proxies, telegram_api_url)
     return Settings(
         bot_token=token,
         telegram_api_url=telegram_api_url,
         telegram_proxy=telegram_proxy[1] if telegram_proxy else None,
         telegram_proxy_variable=telegram_proxy[0] if telegram_proxy else None,
         proxy_passwords=tuple(
-            password for _, url in proxies.values() if (password := urlsplit(url).password)
+            password
+            for url in (*(url for _, url in proxies.values()), _get(env, "TELEGRAM_PROXY"))
+            if url and (password := urlsplit(url).password)
         ),
         database_path=Path(_get(env, "DATABASE_PATH") or "data/bot.sqlite3"),
         database_url=_database_url(env),

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _CONTRACT_PREFIXES = (
     "BOT_TOKEN",
     "TELEGRAM_API_URL",
+    "TELEGRAM_PROXY",
     "DATABASE_PATH",
     "REQUIRED_CHANNEL",
     "ADMIN_IDS",

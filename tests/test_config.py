@@ -137,6 +137,7 @@ def test_channel_forms():
         ("http_proxy", "proxy.example.org:3128"),  # no scheme
         ("HTTP_PROXY", "http://user:hunter22@proxy.example.org:99999"),  # no such port
         ("https_proxy", "http://:3128"),  # no host
+        ("HTTPS_PROXY", "http://proxy.example.org"),  # no port
     ],
 )
 def test_a_proxy_the_clients_cannot_speak_is_refused_by_name(variable, value):
@@ -195,3 +196,27 @@ def test_proxy_passwords_are_secrets():
     )
     assert {"tls-pass", "plain-pass"} <= set(s.secrets)
     assert "tls-pass" not in repr(s) and "plain-pass" not in repr(s)
+
+
+def test_telegram_proxy_wins_for_telegram_and_may_be_socks():
+    socks = "socks5://bot:tg-pass@10.0.0.9:1080"
+    s = Settings.from_env(
+        {"BOT_TOKEN": TOKEN, "TELEGRAM_PROXY": socks, "HTTPS_PROXY": "http://tls:3128"}
+    )
+    assert (s.telegram_proxy, s.telegram_proxy_variable) == (socks, "TELEGRAM_PROXY")
+    assert "tg-pass" in s.secrets and "tg-pass" not in repr(s)
+    for value in ("socks4://10.0.0.9:1080", "http://10.0.0.9:3128"):
+        assert (
+            Settings.from_env({"BOT_TOKEN": TOKEN, "TELEGRAM_PROXY": value}).telegram_proxy == value
+        )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["socks5h://h:1080", "https://h:443", "socks5://h", "h:1080", "socks5://u:hunter22@h:99999"],
+)
+def test_a_telegram_proxy_aiogram_cannot_use_is_refused_by_name(value):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"BOT_TOKEN": TOKEN, "TELEGRAM_PROXY": value})
+    assert info.value.variable == "TELEGRAM_PROXY"
+    assert "socks5://" in info.value.problem and "hunter22" not in str(info.value)

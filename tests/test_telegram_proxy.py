@@ -16,7 +16,7 @@ from bot.texts import Translator
 from handlers.adapters.chat_front import TelegramChatFront
 from tests.conftest import TOKEN, make_settings
 from tests.e2e_helpers import Process, bot_env, free_port, start_bot
-from tests.fakes.proxy import ForwardProxy
+from tests.fakes.proxy import ForwardProxy, Socks5Proxy
 
 
 def tunnel_to(url: str) -> str:
@@ -37,6 +37,26 @@ async def test_the_bot_api_is_called_through_the_proxy(telegram, tmp_path):
     assert me.username == "test_bot"
     assert proxy.requests and set(proxy.requests) == {tunnel_to(telegram.url)}
     assert telegram.calls_of("sendMessage")[-1]["text"] == "hello"
+
+
+async def test_telegram_proxy_takes_socks5_with_a_login(telegram, tmp_path):
+    async with Socks5Proxy() as proxy, ForwardProxy() as http_proxy:
+        socks = f"socks5://bot:s3cret@127.0.0.1:{proxy.port}"
+        settings = make_settings(
+            tmp_path,
+            TELEGRAM_API_URL=telegram.url,
+            TELEGRAM_PROXY=socks,
+            HTTP_PROXY=http_proxy.url,  # TELEGRAM_PROXY wins for Telegram
+        )
+        bot = create_bot(settings)
+        try:
+            assert (await bot.get_me()).username == "test_bot"
+        finally:
+            await bot.session.close()
+    parts = urlsplit(telegram.url)
+    assert proxy.requests == [f"CONNECT {parts.hostname}:{parts.port}"]
+    assert proxy.logins == [("bot", "s3cret")]
+    assert http_proxy.requests == []
 
 
 async def test_no_proxy_naming_the_host_goes_direct(telegram, tmp_path):
