@@ -177,7 +177,7 @@ def _proxies(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
         value = _get(env, name)
         if value is None or name.lower() in found:
             continue
-        if _proxy_url(value, ("http",)) is None:
+        if not _is_proxy_url(value, ("http",)):
             raise ConfigError(
                 name,
                 "must be an http://host:port proxy URL (SOCKS and https:// proxies are not "
@@ -187,16 +187,14 @@ def _proxies(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     return found
 
 
-def _proxy_url(value: str, schemes: tuple[str, ...]) -> str | None:
-    """``value`` when it is a proxy URL of one of ``schemes`` with a host and a port."""
+def _is_proxy_url(value: str, schemes: tuple[str, ...]) -> bool:
+    """Whether ``value`` is a proxy URL of one of ``schemes`` with a host and a port."""
     try:
         parts = urlsplit(value)
         port = parts.port
     except ValueError:  # a port out of range or not a number
-        return None
-    if parts.scheme not in schemes or not parts.hostname or not port:
-        return None
-    return value
+        return False
+    return parts.scheme in schemes and bool(parts.hostname) and bool(port)
 
 
 def _telegram_proxy(
@@ -207,7 +205,7 @@ def _telegram_proxy(
     value = _get(env, "TELEGRAM_PROXY")
     if value is None:
         return _proxy_for(env, proxies, url)
-    if _proxy_url(value, ("http", "socks5", "socks4")) is None:
+    if not _is_proxy_url(value, ("http", "socks5", "socks4")):
         raise ConfigError(
             "TELEGRAM_PROXY",
             "must be a proxy URL: http://, socks5:// or socks4://[user:password@]host:port",
