@@ -68,12 +68,10 @@ class WebhookHandler:
         update = read_update(self.bot, raw)
         if update is None:  # confirmed and skipped, as polling does: else it comes back forever
             return web.json_response({})
-        message = raw.get("message")
-        if (isinstance(message, dict) and "successful_payment" in message) or "subscription" in raw:
-            try:
-                await self.journal.note(update)
-            except Exception:  # logged by the journal
-                return web.Response(text="payment not recorded, retry", status=500)
+        try:
+            await self.journal.note(update)  # does nothing unless it is a payment
+        except Exception:  # logged by the journal
+            return web.Response(text="payment not recorded, retry", status=500)
         if self.slots is not None:
             await self.slots.acquire()
         task = asyncio.create_task(self._feed(update))
