@@ -221,5 +221,5 @@ def unreachable(settings: Settings, reason: str) -> str:
     proxy = urlsplit(settings.telegram_proxy)
     return (
         f"{settings.telegram_proxy_variable}: cannot reach {settings.telegram_api_url} through "
-        f"the proxy {proxy.hostname}:{proxy.port or 80} ({reason})"
+        f"the proxy {proxy.hostname}:{proxy.port} ({reason})"  # a port is required
     )
