@@ -141,7 +141,7 @@ class SharedLimits:
     _warned_at: float = field(default=float("-inf"), init=False)
     _told_down: bool = field(default=False, init=False)  # the WARNING since the last success
     _scripts: dict[str, Any] = field(default_factory=dict, init=False)
-    _failures: tuple[type[BaseException], ...] = field(default=(OSError,), init=False)
+    _failures: tuple[type[BaseException], ...] = field(init=False)  # set by __post_init__
 
     def __post_init__(self) -> None:
         from redis.exceptions import RedisError
